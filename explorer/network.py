@@ -1,0 +1,457 @@
+"""Network: a recurrent cell under a softmax output layer; forward, BPTT and gradients in NumPy.
+
+The same per-step pieces serve both ways of running a sequence:
+
+* the whole-sequence call (`loss_and_grads`, `forward`) projects the inputs of every step at
+  once, runs only the recurrence step by step on preallocated buffers, and does the output layer
+  and the parameter gradients as whole-sequence matrix products — the fast path for training;
+* the step-by-step lesson (`explorer.Controller`) calls `forward_range(tape, t, t + 1)`, one
+  `BPTT.step(t)` and `param_grads(tape, t, t + 1)` per step — the same functions on one step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cells import ACTIVATIONS, CELLS
+from .tape import Tape
+
+INITS = ("uniform", "xavier", "orthogonal", "identity")
+DTYPES = ("float64", "float32")
+
+
+@dataclass
+class State:
+    """The recurrent state carried between sequences: h (and c for the LSTM), (H,) or (B, H)."""
+
+    h: np.ndarray
+    c: np.ndarray | None = None
+
+    def copy(self):
+        return State(self.h.copy(), None if self.c is None else self.c.copy())
+
+
+@dataclass
+class ForwardResult:
+    """What `Network.forward` returns: probabilities, hidden states and the final state."""
+
+    probs: np.ndarray       # (T, O) or (T, B, O): ŷ_t
+    hidden: np.ndarray      # (T, H) or (T, B, H): h_t
+    state: State            # the state after the last step, to carry into the next window
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Network:
+    """A recurrent network: cell (rnn | lstm | gru) → h_t → softmax(V h_t + c).
+
+    Parameters live in ``params`` (name → ndarray, the live arrays). For the vanilla RNN:
+    U (H, I), W (H, H), b (H,), V (O, H), c (O,). LSTM: U (4H, I), W (4H, H), b (4H,) with the
+    gates stacked i, f, g, o. GRU: U (3H, I), W (3H, H), b (3H,), bh (3H,) stacked r, z, n.
+
+    ``init``: "uniform" (±1/√fan-in, the classic tutorial's), "xavier" (Glorot uniform),
+    "orthogonal" (orthogonal recurrent blocks) or "identity" (IRNN: W = I, small inputs; rnn
+    only). ``init_scale`` multiplies the recurrent matrix W after initialisation, which sets its
+    spectral radius — the knob of the vanishing and exploding gradient demos.
+    """
+
+    def __init__(self, input_size, hidden_size, output_size=None, cell="rnn", activation="tanh",
+                 init="uniform", init_scale=1.0, seed=None, dtype="float64"):
+        self.input_size = _positive_int("input_size", input_size)
+        self.hidden_size = _positive_int("hidden_size", hidden_size)
+        self.output_size = (self.input_size if output_size is None
+                            else _positive_int("output_size", output_size))
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, "
+                             f"got {activation!r}")
+        if cell != "rnn" and activation != "tanh":
+            raise ValueError(f"activation applies to the rnn cell only; the {cell} cell uses its "
+                             f"own gates (leave activation='tanh')")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+        if init == "identity" and cell != "rnn":
+            raise ValueError("init='identity' (IRNN) is for the rnn cell; choose another init "
+                             f"for the {cell} cell")
+        try:
+            init_scale = float(init_scale)
+        except (TypeError, ValueError):
+            raise ValueError(f"init_scale must be a number, got {init_scale!r}") from None
+        if not math.isfinite(init_scale) or init_scale <= 0:
+            raise ValueError(f"init_scale must be a finite positive number, got {init_scale!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            dt = None
+        if dt is None or dt.name not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        self.cell = cell
+        self.activation = activation
+        self.init = init
+        self.init_scale = init_scale
+        self.seed = None if seed is None else int(seed)
+        self.dtype = dt
+        self._cell = CELLS[cell](activation)
+        self.params = self._initial_params()
+        self._workspaces = {}
+
+    # ----------------------------------------------------------------- construction
+
+    def config(self):
+        """The constructor's arguments, JSON-serialisable: ``Network(**net.config())``."""
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                "output_size": self.output_size, "cell": self.cell,
+                "activation": self.activation, "init": self.init,
+                "init_scale": self.init_scale, "seed": self.seed, "dtype": str(self.dtype)}
+
+    def __repr__(self):
+        return "Network(" + ", ".join(f"{k}={v!r}" for k, v in self.config().items()) + ")"
+
+    @property
+    def gates(self):
+        """How many H-sized blocks the cell stacks: 1 (rnn), 4 (lstm), 3 (gru)."""
+        return self._cell.gates
+
+    def param_shapes(self):
+        I, H, O, G = self.input_size, self.hidden_size, self.output_size, self._cell.gates
+        shapes = {"U": (G * H, I), "W": (G * H, H), "b": (G * H,)}
+        if self.cell == "gru":
+            shapes["bh"] = (G * H,)
+        shapes.update({"V": (O, H), "c": (O,)})
+        return shapes
+
+    def _initial_params(self):
+        rng = np.random.default_rng(self.seed)
+        I, H, O, G = self.input_size, self.hidden_size, self.output_size, self._cell.gates
+
+        def uniform(rows, cols, limit):
+            return rng.uniform(-limit, limit, (rows, cols))
+
+        def blocks(make):
+            # Gated cells initialise each gate's H×· block on its own, as PyTorch does.
+            return np.concatenate([make() for _ in range(G)], axis=0)
+
+        if self.init == "uniform":
+            U = uniform(G * H, I, 1 / math.sqrt(I))
+            W = uniform(G * H, H, 1 / math.sqrt(H))
+            V = uniform(O, H, 1 / math.sqrt(H))
+        elif self.init == "xavier":
+            U = blocks(lambda: uniform(H, I, math.sqrt(6 / (I + H))))
+            W = blocks(lambda: uniform(H, H, math.sqrt(6 / (2 * H))))
+            V = uniform(O, H, math.sqrt(6 / (H + O)))
+        elif self.init == "orthogonal":
+            U = blocks(lambda: uniform(H, I, math.sqrt(6 / (I + H))))
+            W = blocks(lambda: np.linalg.qr(rng.standard_normal((H, H)))[0])
+            V = uniform(O, H, math.sqrt(6 / (H + O)))
+        else:  # identity: Le, Jaitly & Hinton's IRNN
+            U = rng.normal(0.0, 0.001, (H, I))
+            W = np.eye(H)
+            V = rng.normal(0.0, 0.001, (O, H))
+        W *= self.init_scale
+        params = {"U": U, "W": W, "b": np.zeros(G * H)}
+        if self.cell == "gru":
+            params["bh"] = np.zeros(G * H)
+        params.update({"V": V, "c": np.zeros(O)})
+        return {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in params.items()}
+
+    # ----------------------------------------------------------------- checking arguments
+
+    def check_sequences(self, inputs, targets=None):
+        """Validate token sequences: returns (X, Y) as (T, B) int arrays and whether batched."""
+        X = self._ids("inputs", inputs, self.input_size)
+        batched = X.ndim == 2
+        if targets is None:
+            return (X if batched else X[:, None]), None, batched
+        Y = self._ids("targets", targets, self.output_size)
+        if X.shape != Y.shape:
+            raise ValueError(f"inputs and targets must have the same shape, got {X.shape} and "
+                             f"{Y.shape}")
+        if not batched:
+            X, Y = X[:, None], Y[:, None]
+        return X, Y, batched
+
+    @staticmethod
+    def _ids(name, seq, size):
+        arr = np.asarray(seq)
+        if arr.dtype == object or arr.dtype.kind not in "iub":
+            if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) \
+                    and np.all(arr == np.round(arr)):
+                arr = arr.astype(np.intp)
+            elif arr.size:
+                raise ValueError(f"{name} must be integer token ids, got dtype {arr.dtype}")
+            else:
+                arr = arr.astype(np.intp)
+        if arr.ndim not in (1, 2):
+            raise ValueError(f"{name} must be a 1-D sequence (T,) or a batch (T, B), "
+                             f"got shape {arr.shape}")
+        if arr.shape[0] < 1 or arr.size == 0:
+            raise ValueError(f"{name} must hold at least one time step; the sequence is empty")
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= size:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name} holds token id {bad}, out of range: ids must be in "
+                             f"0..{size - 1}")
+        return arr.astype(np.intp, copy=False)
+
+    def _check_truncate(self, truncate):
+        if truncate is None:
+            return None
+        if isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer)) \
+                or truncate < 0:
+            raise ValueError(f"truncate must be None (full BPTT) or an integer >= 0, "
+                             f"got {truncate!r}")
+        return int(truncate)
+
+    def initial_state(self, batch=None):
+        """A zero state: h (and c) of shape (H,), or (batch, H)."""
+        shape = (self.hidden_size,) if batch is None else (_positive_int("batch", batch),
+                                                           self.hidden_size)
+        c = np.zeros(shape, self.dtype) if self._cell.has_cell_state else None
+        return State(np.zeros(shape, self.dtype), c)
+
+    def _start_state(self, h0, B, batched):
+        """Normalise h0 (None, an array h, a (h, c) pair or a State) to (B, H) arrays."""
+        if h0 is None:
+            return None, None
+        if isinstance(h0, State):
+            h, c = h0.h, h0.c
+        elif isinstance(h0, tuple):
+            h, c = h0
+        else:
+            h, c = h0, None
+        H = self.hidden_size
+
+        def shaped(name, v):
+            v = np.asarray(v, dtype=self.dtype)
+            want = (B, H) if batched else (H,)
+            if v.shape != want and not (not batched and v.shape == (1, H)):
+                raise ValueError(f"{name} must have shape {want}, got {v.shape}")
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"{name} holds NaN or infinite values")
+            return v.reshape(B, H)
+
+        h = shaped("h0", h)
+        if c is not None and not self._cell.has_cell_state:
+            raise ValueError(f"the {self.cell} cell has no cell state; pass h0 alone")
+        return h, (None if c is None else shaped("c0", c))
+
+    # ----------------------------------------------------------------- the per-step pieces
+
+    def new_tape(self, T, B=1):
+        """Fresh preallocated arrays for a (T, B) batch (see `Tape`)."""
+        return Tape(self._cell, T, B, self.hidden_size, self.output_size, self.dtype)
+
+    def _workspace(self, T, B):
+        # The whole-sequence path reuses one tape per shape: training calls it thousands of times.
+        key = (T, B)
+        tape = self._workspaces.get(key)
+        if tape is None:
+            if len(self._workspaces) > 8:
+                self._workspaces.clear()
+            tape = self._workspaces[key] = self.new_tape(T, B)
+        return tape
+
+    def begin(self, tape, X, Y, h0=None, c0=None):
+        """Load a (T, B) sequence and its start state into a tape."""
+        tape.X[...] = X
+        tape.Y[...] = Y if Y is not None else 0
+        tape.h[0] = 0.0 if h0 is None else h0
+        if tape.c is not None:
+            tape.c[0] = 0.0 if c0 is None else c0
+
+    def forward_range(self, tape, t0, t1):
+        """Forward through steps t0..t1−1: input projection, recurrence, output layer, loss."""
+        p = self.params
+        # U x_t for one-hot x_t is column x_t of U: one gather serves every step at once.
+        np.add(p["U"].T[tape.X[t0:t1]], p["b"], out=tape.xa[t0:t1])
+        self._cell.forward_steps(p, tape, t0, t1)
+        self.output_range(tape, t0, t1)
+
+    def output_range(self, tape, t0, t1):
+        """o_t = V h_t + c, ŷ_t = softmax(o_t), L_t, ∂L/∂o_t and Vᵀ(ŷ_t − y_t) for t0..t1−1."""
+        V = self.params["V"]
+        n, H, O = (t1 - t0) * tape.B, tape.H, tape.O
+        # Steps and sequences flattened to rows: one matrix product serves them all.
+        o = tape.logits[t0:t1].reshape(n, O)
+        np.matmul(tape.h[t0 + 1:t1 + 1].reshape(n, H), V.T, out=o)
+        o += self.params["c"]
+        top = o.max(axis=1, keepdims=True)
+        y = tape.probs[t0:t1].reshape(n, O)
+        np.subtract(o, top, out=y)                  # softmax subtracts the max
+        np.exp(y, out=y)
+        total = y.sum(axis=1, keepdims=True)
+        y /= total
+        rows, targets = np.arange(n), tape.Y[t0:t1].reshape(n)
+        # L_t = −ln ŷ_t[y_t] = ln Σ exp(o − max) − (o[y_t] − max): exact even where ŷ underflows.
+        tape.loss[t0:t1] = (np.log(total[:, 0]) - (o[rows, targets] - top[:, 0])).reshape(
+            t1 - t0, tape.B)
+        d = tape.dlogits[t0:t1].reshape(n, O)
+        d[...] = y
+        d[rows, targets] -= 1.0
+        np.matmul(d, V, out=tape.dh_out[t0:t1].reshape(n, H))
+
+    def bptt(self, tape, truncate=None):
+        """A `BPTT` walker over this tape; call ``.step(t)`` for t = T−1 down to 0."""
+        return BPTT(self, tape, self._check_truncate(truncate))
+
+    def param_grads(self, tape, t0, t1):
+        """The parameter gradients contributed by steps t0..t1−1, as a fresh dict.
+
+        dV = Σ (ŷ_t − y_t) h_tᵀ, dc = Σ (ŷ_t − y_t), dW = Σ δ_t h_{t−1}ᵀ, dU = Σ δ_t x_tᵀ,
+        db = Σ δ_t (the gated cells: their pre-activation gradients in place of δ_t).
+        """
+        n = (t1 - t0) * tape.B
+        H, O = tape.H, tape.O
+        GH = tape.dax.shape[-1]
+        dax = tape.dax[t0:t1].reshape(n, GH)
+        dah = tape.dah[t0:t1].reshape(n, GH)
+        dlogits = tape.dlogits[t0:t1].reshape(n, O)
+        grads = {}
+        # dU = Σ δ_t x_tᵀ with one-hot x_t: δ_t lands in column x_t.
+        ids = tape.X[t0:t1].reshape(n)
+        if n * self.input_size <= 1 << 20:
+            onehot = np.zeros((n, self.input_size), dtype=tape.dtype)
+            onehot[np.arange(n), ids] = 1.0
+            grads["U"] = dax.T @ onehot
+        else:
+            grads["U"] = np.zeros((GH, self.input_size), dtype=tape.dtype)
+            np.add.at(grads["U"].T, ids, dax)
+        grads["W"] = dah.T @ tape.h[t0:t1].reshape(n, H)
+        grads["b"] = dax.sum(axis=0)
+        if self.cell == "gru":
+            grads["bh"] = dah.sum(axis=0)
+        grads["V"] = dlogits.T @ tape.h[t0 + 1:t1 + 1].reshape(n, H)
+        grads["c"] = dlogits.sum(axis=0)
+        return grads
+
+    # ----------------------------------------------------------------- whole sequences
+
+    def loss_and_grads(self, inputs, targets, h0=None, truncate=None):
+        """L = Σ_t −ln ŷ_t[y_t] (summed over the batch too) and its gradients, by BPTT.
+
+        inputs, targets: int sequences of shape (T,) or a batch (T, B); h0: None (zeros), an
+        array h0, a (h0, c0) pair or a `State`; truncate: None for full BPTT, or k so that the
+        loss at step t reaches back through at most k earlier steps (0: the step itself).
+        Returns (loss, grads) with grads a fresh dict of the keys and shapes of ``params``.
+        """
+        X, Y, batched = self.check_sequences(inputs, targets)
+        truncate = self._check_truncate(truncate)
+        T, B = X.shape
+        h, c = self._start_state(h0, B, batched)
+        tape = self._workspace(T, B)
+        self.begin(tape, X, Y, h, c)
+        self.forward_range(tape, 0, T)
+        BPTT(self, tape, truncate).run(T, 0)
+        return float(tape.loss.sum()), self.param_grads(tape, 0, T)
+
+    def loss(self, inputs, targets, h0=None):
+        """The loss alone (a forward pass)."""
+        X, Y, batched = self.check_sequences(inputs, targets)
+        T, B = X.shape
+        h, c = self._start_state(h0, B, batched)
+        tape = self._workspace(T, B)
+        self.begin(tape, X, Y, h, c)
+        self.forward_range(tape, 0, T)
+        return float(tape.loss.sum())
+
+    def forward(self, inputs, h0=None):
+        """Run a sequence (T,) or batch (T, B): probabilities, hidden states and final state."""
+        X, _, batched = self.check_sequences(inputs)
+        T, B = X.shape
+        h, c = self._start_state(h0, B, batched)
+        tape = self._workspace(T, B)
+        self.begin(tape, X, None, h, c)
+        self.forward_range(tape, 0, T)
+        probs, hidden = tape.probs.copy(), tape.h[1:].copy()
+        state = State(tape.h[T].copy(), None if tape.c is None else tape.c[T].copy())
+        if not batched:
+            probs, hidden = probs[:, 0], hidden[:, 0]
+            state = State(state.h[0], None if state.c is None else state.c[0])
+        return ForwardResult(probs, hidden, state)
+
+    def step(self, x, state=None):
+        """One step of generation: token id x (or ids (B,)) → (ŷ over the next token, new state)."""
+        x_arr = np.asarray(x)
+        batched = x_arr.ndim == 1
+        X = self._ids("x", x_arr.reshape(1, -1), self.input_size)
+        B = X.shape[1]
+        h, c = self._start_state(state, B, batched)
+        tape = self._workspace(1, B)
+        self.begin(tape, X, None, h, c)
+        self.forward_range(tape, 0, 1)
+        probs = tape.probs[0].copy()
+        new = State(tape.h[1].copy(), None if tape.c is None else tape.c[1].copy())
+        if not batched:
+            probs = probs[0]
+            new = State(new.h[0], None if new.c is None else new.c[0])
+        return probs, new
+
+    def state_after(self, tape, t):
+        """The recurrent state after step t of a tape (to carry into the next window)."""
+        return State(tape.h[t + 1].copy(), None if tape.c is None else tape.c[t + 1].copy())
+
+    def description(self):
+        """A one-line summary, e.g. 'rnn tanh, 65→100→65, 23,165 parameters'."""
+        count = sum(v.size for v in self.params.values())
+        kind = f"{self.cell} {self.activation}" if self.cell == "rnn" else self.cell
+        return (f"{kind}, {self.input_size}→{self.hidden_size}→{self.output_size}, "
+                f"{count:,} parameters")
+
+    def to_json(self):
+        return json.dumps(self.config(), sort_keys=True)
+
+
+class BPTT:
+    """Walks back through time, carrying the gradients that travel back from later steps.
+
+    Full BPTT carries one running gradient, ``dh`` (min-char-rnn's dhnext: Wᵀδ_{t+1}, the part
+    of ∂L/∂h_t that comes from the future) and, for the LSTM, ``dc`` (∂L/∂c_t from the future).
+    Truncated BPTT (truncate = k) must stop each loss term k steps back, so it carries one
+    gradient per loss term still on its way: k + 1 slots, the loss term of step t taking slot
+    t mod (k + 1) just as the term of step t + k + 1, which has gone its k steps, leaves it.
+    Each step records dh[t], dax[t] (δ_t) and dah[t] in the tape.
+    """
+
+    def __init__(self, net, tape, truncate=None):
+        self.net, self.tape, self.truncate = net, tape, truncate
+        lead = () if truncate is None else (truncate + 1,)
+        shape = lead + (tape.B, tape.H)
+        self.dh = np.zeros(shape, tape.dtype)
+        self.dc = np.zeros(shape, tape.dtype) if net._cell.has_cell_state else None
+
+    def step(self, t):
+        """Backward through step t (steps go T−1, T−2, …, 0)."""
+        self.run(t + 1, t)
+
+    def run(self, t1, t0):
+        """Backward through steps t1−1 down to t0."""
+        cell, p, tape = self.net._cell, self.net.params, self.tape
+        if self.truncate is None:
+            cell.backward_steps(p, tape, t1, t0, self)
+            return
+        slots = self.truncate + 1
+        for t in range(t1 - 1, t0 - 1, -1):
+            slot = t % slots
+            self.dh[slot] = tape.dh_out[t]
+            if self.dc is not None:
+                self.dc[slot] = 0.0
+            self.dh.sum(axis=0, out=tape.dh[t])
+            dax, dah, self.dh, self.dc = cell.backward_step(p, tape, t, self.dh, self.dc)
+            dax.sum(axis=0, out=tape.dax[t])
+            if dah is not dax:
+                dah.sum(axis=0, out=tape.dah[t])
+
+
+__all__ = ["Network", "State", "ForwardResult", "BPTT"]

@@ -1,0 +1,60 @@
+"""Tape: the preallocated arrays of one sequence's forward and backward pass, indexed time first."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Tape:
+    """Every number the forward and backward passes produce for a (T, B) batch of sequences.
+
+    Shapes (T steps, B sequences, H hidden units, G gates: 1 rnn, 4 lstm, 3 gru, O outputs):
+
+    ========  ==============  ==========================================================
+    X, Y      (T, B)          input and target token ids
+    xa        (T, B, G·H)     input side of the pre-activations, U x_t + b
+    a         (T, B, G·H)     pre-activations (rnn: a_t; lstm: i f g o; gru: r z n)
+    h         (T+1, B, H)     h[0] = h0, h[t+1] = h_t
+    c         (T+1, B, H)     lstm only: cell states, c[0] = c0
+    gate      (T, B, G·H)     lstm/gru: the gates after their nonlinearity
+    tanh_c    (T, B, H)       lstm only: tanh(c_t)
+    hh        (T, B, 3H)      gru only: W h_{t−1} + bh
+    fprime    (T, B, H)       rnn only: f'(a_t)
+    logits    (T, B, O)       o_t = V h_t + c
+    probs     (T, B, O)       ŷ_t = softmax(o_t)
+    loss      (T, B)          L_t = −ln ŷ_t[y_t]
+    dlogits   (T, B, O)       ∂L/∂o_t = ŷ_t − onehot(y_t)
+    dh_out    (T, B, H)       Vᵀ(ŷ_t − y_t): the gradient h_t receives from its own output
+    dh        (T, B, H)       ∂L/∂h_t: from the own output plus from the future (as truncated)
+    dax       (T, B, G·H)     ∂L/∂(input-side pre-activation); rnn: δ_t = ∂L/∂a_t
+    dah       (T, B, G·H)     ∂L/∂(hidden-side pre-activation W h_{t−1} (+ bh))
+    ========  ==============  ==========================================================
+    """
+
+    def __init__(self, cell, T, B, H, O, dtype=np.float64):
+        self.T, self.B, self.H, self.O = T, B, H, O
+        self.dtype = np.dtype(dtype)
+        GH = cell.gates * H
+
+        def buf(*shape):
+            return np.zeros(shape, dtype=self.dtype)
+
+        self.X = np.zeros((T, B), dtype=np.intp)
+        self.Y = np.zeros((T, B), dtype=np.intp)
+        self.xa = buf(T, B, GH)
+        self.a = buf(T, B, GH)
+        self.h = buf(T + 1, B, H)
+        self.c = buf(T + 1, B, H) if cell.name == "lstm" else None
+        self.gate = buf(T, B, GH) if cell.name in ("lstm", "gru") else None
+        self.tanh_c = buf(T, B, H) if cell.name == "lstm" else None
+        self.hh = buf(T, B, GH) if cell.name == "gru" else None
+        self.fprime = buf(T, B, H) if cell.name == "rnn" else None
+        self.logits = buf(T, B, O)
+        self.probs = buf(T, B, O)
+        self.loss = buf(T, B)
+        self.dlogits = buf(T, B, O)
+        self.dh_out = buf(T, B, H)
+        self.dh = buf(T, B, H)
+        self.dax = buf(T, B, GH)
+        # The rnn and lstm share one array: their input and hidden sides get the same gradient.
+        self.dah = buf(T, B, GH) if cell.name == "gru" else self.dax

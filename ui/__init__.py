@@ -1,0 +1,1 @@
+"""Qt front end of RNN Explorer: the window, its panels and dialogs."""
