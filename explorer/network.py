@@ -338,13 +338,15 @@ class Network:
 
     # ----------------------------------------------------------------- whole sequences
 
-    def loss_and_grads(self, inputs, targets, h0=None, truncate=None):
+    def loss_and_grads(self, inputs, targets, h0=None, truncate=None, return_state=False):
         """L = Σ_t −ln ŷ_t[y_t] (summed over the batch too) and its gradients, by BPTT.
 
         inputs, targets: int sequences of shape (T,) or a batch (T, B); h0: None (zeros), an
         array h0, a (h0, c0) pair or a `State`; truncate: None for full BPTT, or k so that the
         loss at step t reaches back through at most k earlier steps (0: the step itself).
-        Returns (loss, grads) with grads a fresh dict of the keys and shapes of ``params``.
+        Returns (loss, grads) with grads a fresh dict of the keys and shapes of ``params``;
+        with ``return_state=True``, (loss, grads, state) where state is the `State` after the
+        last step, to carry into the next window.
         """
         X, Y, batched = self.check_sequences(inputs, targets)
         truncate = self._check_truncate(truncate)
@@ -354,7 +356,13 @@ class Network:
         self.begin(tape, X, Y, h, c)
         self.forward_range(tape, 0, T)
         BPTT(self, tape, truncate).run(T, 0)
-        return float(tape.loss.sum()), self.param_grads(tape, 0, T)
+        loss, grads = float(tape.loss.sum()), self.param_grads(tape, 0, T)
+        if return_state:
+            state = self.state_after(tape, T - 1)
+            if not batched:
+                state = State(state.h[0], None if state.c is None else state.c[0])
+            return loss, grads, state
+        return loss, grads
 
     def loss(self, inputs, targets, h0=None):
         """The loss alone (a forward pass)."""
