@@ -167,11 +167,12 @@ class Controller:
     """Drives one network through one window at a time: forward, backward, update.
 
     ``Controller(net, inputs, targets, truncate=None)`` teaches one fixed window; pass
-    ``corpus=ids`` and ``window=L`` (or use `from_corpus`) to walk a whole text window by window.
+    ``corpus=ids`` and ``window=L`` (and ``stride``, default L) or use `from_corpus` to walk a
+    whole text window by window.
     """
 
     def __init__(self, net, inputs=None, targets=None, truncate=None, *, corpus=None,
-                 window=None, optimizer="sgd", lr=0.1, clip_value=None, clip_norm=None,
+                 window=None, stride=None, optimizer="sgd", lr=0.1, clip_value=None, clip_norm=None,
                  carry_state=False, lr_schedule=False, vocab=None, history_size=100):
         self.net = net
         self.vocab = vocab
@@ -180,7 +181,7 @@ class Controller:
                 raise ValueError("pass either inputs and targets, or corpus and window")
             if window is None:
                 raise ValueError("window (the length L of each window) is needed with corpus")
-            X, Y = make_windows(np.asarray(corpus), window)
+            X, Y = make_windows(np.asarray(corpus), window, stride)
         else:
             if inputs is None or targets is None:
                 raise ValueError("inputs and targets are needed (or corpus and window)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,7 +93,7 @@ class Network:
                                  or seed < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
         try:
-            dt = np.dtype(dtype)
+            dt = None if dtype is None else np.dtype(dtype)
         except TypeError:
             dt = None
         if dt is None or dt.name not in DTYPES:
@@ -254,8 +255,9 @@ class Network:
         return Tape(self._cell, T, B, self.hidden_size, self.output_size, self.dtype)
 
     def _workspace(self, T, B):
-        # The whole-sequence path reuses one tape per shape: training calls it thousands of times.
-        key = (T, B)
+        # The whole-sequence path reuses one tape per shape: training calls it thousands of
+        # times. One set per thread, so sampling beside a training thread is safe.
+        key = (T, B, threading.get_ident())
         tape = self._workspaces.get(key)
         if tape is None:
             if len(self._workspaces) > 8:
