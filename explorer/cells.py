@@ -32,15 +32,12 @@ def sigmoid(x, out=None):
     return out
 
 
-def _activate(name, a, out):
-    if name == "tanh":
-        return np.tanh(a, out=out)
-    if name == "relu":
-        return np.maximum(a, 0.0, out=out)
-    if name == "sigmoid":
-        return sigmoid(a, out=out)
-    out[...] = a
-    return out
+_ACTIVATE = {
+    "tanh": np.tanh,
+    "relu": lambda a, out: np.maximum(a, 0.0, out=out),
+    "sigmoid": lambda a, out: sigmoid(a, out=out),
+    "identity": lambda a, out: np.copyto(out, a),
+}
 
 
 def _activation_slope(name, a, h, out):
@@ -71,14 +68,25 @@ class RNNCell:
 
     def forward_steps(self, p, tape, t0, t1):
         """Steps t0..t1−1 of the recurrence; the loop holds nothing but the recurrence itself."""
-        WT, a, h, xa, f = p["W"].T, tape.a, tape.h, tape.xa, self.activation
-        for t in range(t0, t1):
-            a_t = a[t]
-            np.matmul(h[t], WT, out=a_t)
-            a_t += xa[t]
-            _activate(f, a_t, h[t + 1])
+        a, h, xa, act = tape.a, tape.h, tape.xa, _ACTIVATE[self.activation]
+        if tape.B == 1:
+            # One sequence: matrix-vector products on (H,) rows are the cheapest call.
+            W, a, h, xa = p["W"], a[:, 0], h[:, 0], xa[:, 0]
+            for t in range(t0, t1):
+                a_t = a[t]
+                np.dot(W, h[t], out=a_t)
+                a_t += xa[t]
+                act(a_t, h[t + 1])
+        else:
+            WT = p["W"].T
+            for t in range(t0, t1):
+                a_t = a[t]
+                np.matmul(h[t], WT, out=a_t)
+                a_t += xa[t]
+                act(a_t, h[t + 1])
         # f'(a_t) for the whole range at once: backward needs it, the δ-split view shows it.
-        _activation_slope(f, a[t0:t1], h[t0 + 1:t1 + 1], tape.fprime[t0:t1])
+        _activation_slope(self.activation, tape.a[t0:t1], tape.h[t0 + 1:t1 + 1],
+                          tape.fprime[t0:t1])
 
     def backward_steps(self, p, tape, t1, t0, carry):
         """Steps t1−1 down to t0 of full BPTT: δ_t = f'(a_t) ⊙ (Vᵀ(ŷ_t − y_t) + Wᵀδ_{t+1}).
@@ -87,11 +95,20 @@ class RNNCell:
         """
         W, dhnext = p["W"], carry.dh
         dh, dh_out, fprime, delta = tape.dh, tape.dh_out, tape.fprime, tape.dax
-        for t in range(t1 - 1, t0 - 1, -1):
-            dh_t = dh[t]
-            np.add(dh_out[t], dhnext, out=dh_t)
-            np.multiply(dh_t, fprime[t], out=delta[t])
-            np.matmul(delta[t], W, out=dhnext)
+        if tape.B == 1:
+            W, dhnext = W.T, dhnext[0]
+            dh, dh_out, fprime, delta = dh[:, 0], dh_out[:, 0], fprime[:, 0], delta[:, 0]
+            for t in range(t1 - 1, t0 - 1, -1):
+                dh_t = dh[t]
+                np.add(dh_out[t], dhnext, out=dh_t)
+                np.multiply(dh_t, fprime[t], out=delta[t])
+                np.dot(W, delta[t], out=dhnext)
+        else:
+            for t in range(t1 - 1, t0 - 1, -1):
+                dh_t = dh[t]
+                np.add(dh_out[t], dhnext, out=dh_t)
+                np.multiply(dh_t, fprime[t], out=delta[t])
+                np.matmul(delta[t], W, out=dhnext)
 
     def backward_step(self, p, tape, t, dh, dc=None):
         """One step for gradients with extra leading axes (truncated BPTT's loss terms)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import sys
 import time
@@ -58,8 +59,15 @@ def _nonnegative_float(text):
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr, like every other error."""
+
+    def error(self, message):
+        raise CommandError(f"{message} (see {self.prog} --help)")
+
+
 def gui_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rnn-explorer",
         description="Step a recurrent network through forward passes and backpropagation "
                     "through time. Without a subcommand, opens the explorer window.",
@@ -77,7 +85,7 @@ def gui_parser():
 
 
 def command_parser():
-    parser = argparse.ArgumentParser(prog="rnn-explorer")
+    parser = _Parser(prog="rnn-explorer")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model on a text file or a preset's text")
@@ -296,8 +304,9 @@ def run_gui(args):
             print(f"{name}\t{preset.description}")
         return 0
     get_preset(args.preset or DEFAULT_PRESET)       # a clear error before Qt starts
+    # The engine never depends on the front end: the window is looked up only when asked for.
     try:
-        from ui.app import main as gui_main
+        gui_main = importlib.import_module("ui.app").main
     except ImportError as exc:
         raise CommandError(f"the window cannot start: {exc}. Install the project with its "
                            "dependencies (pip install .)") from None

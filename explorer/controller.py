@@ -24,6 +24,7 @@ import numpy as np
 
 from . import analysis
 from .data import windows as make_windows
+from .network import State
 from .optim import (
     HalveOnLossIncrease,
     Optimizer,
@@ -160,6 +161,7 @@ class _Cycle:
     smooth_loss: float | None
     history_n: int
     last_update: dict | None
+    settings: dict = field(default_factory=dict)
     end: int = 0             # the last position reached (for an earlier cycle: where it left)
 
 
@@ -342,6 +344,7 @@ class Controller:
         self._pos = 0
         self._walker = None
         self._eigen = None
+        self.scales = None         # set when the forward phase ends (see _backward_scales)
 
     def _clear_backward(self, t0, t1):
         tape = self.tape
@@ -379,7 +382,21 @@ class Controller:
         self._advance()
         if self._pos == self.T:
             self._flow[...] = analysis.gradient_flow(self.net, self.tape)
+            self.scales = self._backward_scales()
         return t
+
+    def _backward_scales(self):
+        """The largest |number| each backward quantity will reach in this window.
+
+        Computed on a scratch copy as soon as the forward phase ends, so that the views can
+        fix their colour scales for the whole backward phase: frames then compare honestly.
+        """
+        scratch = self.tape.copy()
+        self.net.bptt(scratch, self.truncate).run(self.T, 0)
+        grads = self.net.param_grads(scratch, 0, self.T)
+        return {"delta": float(np.abs(scratch.dax).max()), "dh": float(np.abs(scratch.dh).max()),
+                "dh_out": float(np.abs(scratch.dh_out).max()),
+                "grads": {k: float(np.abs(g).max()) for k, g in grads.items()}}
 
     def _backward_one(self):
         t = self.t
@@ -396,6 +413,12 @@ class Controller:
         self._contrib_norms[t] = [np.linalg.norm(g) for g in contrib.values()]
         self._advance()
         return t
+
+    def _start_state(self):
+        """The current window's h0 (and c0) as a `State`, or None for zeros."""
+        if self._h0 is None:
+            return None
+        return State(self._h0.copy(), None if self._c0 is None else self._c0.copy())
 
     def _walker_at(self, t):
         """The BPTT walker ready to process step t (rebuilt after going back)."""
@@ -591,7 +614,12 @@ class Controller:
             h0=None if self._h0 is None else self._h0.copy(),
             c0=None if self._c0 is None else self._c0.copy(),
             iteration=self.iteration, smooth_loss=self._smooth, history_n=len(self.history),
-            last_update=self.last_update)
+            last_update=self.last_update, settings=self._settings())
+
+    def _settings(self):
+        """The settings a cycle is computed with (going back shows it as it was run)."""
+        return {"truncate": self.truncate, "clip_value": self.clip_value,
+                "clip_norm": self.clip_norm, "carry_state": self.carry_state}
 
     def _restore(self, s):
         for k, v in s.params.items():
@@ -609,6 +637,8 @@ class Controller:
         self.iteration, self._smooth = s.iteration, s.smooth_loss
         self.history.n = s.history_n
         self.last_update = s.last_update
+        for name, value in s.settings.items():
+            setattr(self, name, value)
         self._start_cycle()
 
     def reset(self):
@@ -655,6 +685,7 @@ class Controller:
         cycle = self._cycles[self._c]
         cycle.optimizer = self.optimizer.state_dict()
         cycle.schedule = None if self.schedule is None else self.schedule.state_dict()
+        cycle.settings = self._settings()
         cycle.end = 0
         self._start_cycle()
         self._notify("settings", None, "settings changed: the window starts again")
@@ -671,6 +702,10 @@ class Controller:
         """(mean, min, max) of ‖∂L_s/∂h_{s−d}‖ over s for d = 0..T−1 (NaN before forward ends)."""
         return analysis.flow_by_distance(self._flow)
 
+    def delta_norms(self):
+        """‖δ_t‖ per step (∂L/∂h_t for the gated cells); NaN where not computed yet."""
+        return np.linalg.norm(self.deltas, axis=1)
+
     def predictions(self):
         """Per step: the top prediction's id and its probability (−1 / NaN where not computed)."""
         probs = self.trace.probs
@@ -680,6 +715,38 @@ class Controller:
         p = np.full(self.T, np.nan)
         p[done] = probs[done, top[done]]
         return top, p
+
+    def explain(self, t, unit):
+        """The numbers of step t's equations for hidden unit ``unit`` (NaN where not computed).
+
+        Forward (rnn): a = Ux + Wh + b and h = f(a), with Ux = U[unit, x_t] (U times the one-hot
+        x_t), Wh = W[unit] · h_{t−1}. Gated cells: the unit's gates and states. Backward: own =
+        Vᵀ(ŷ_t − y_t), future = the gradient from later steps, dh = own + future, and for the
+        rnn fprime = f'(a_t) and delta = fprime · dh.
+        """
+        if not (0 <= t < self.T and 0 <= unit < self.net.hidden_size):
+            raise ValueError(f"t must be in 0..{self.T - 1} and unit in "
+                             f"0..{self.net.hidden_size - 1}, got t={t}, unit={unit}")
+        tr, p, H, j = self.trace, self.net.params, self.net.hidden_size, unit
+        h_prev = tr.h0 if t == 0 else tr.hidden[t - 1]
+        x = int(tr.x[t])
+        out = {"t": t, "unit": j, "x": x, "y": int(tr.y[t]), "h_prev": float(h_prev[j]),
+               "h": float(tr.hidden[t, j]), "loss": float(tr.loss[t]),
+               "p_target": float(tr.probs[t, tr.y[t]]), "own": float(tr.dh_out[t, j]),
+               "future": float(tr.dh_future[t, j]), "dh": float(tr.dh[t, j])}
+        if self.net.cell == "rnn":
+            out.update(Ux=float(p["U"][j, x]), Wh=float(p["W"][j] @ h_prev), b=float(p["b"][j]),
+                       a=float(tr.pre[t, j]), fprime=float(tr.fprime[t, j]),
+                       delta=float(tr.delta[t, j]), activation=self.net.activation)
+        else:
+            names = "ifgo" if self.net.cell == "lstm" else "rzn"
+            out.update({g: float(tr.gates[t, k * H + j]) for k, g in enumerate(names)})
+            if self.net.cell == "lstm":
+                c_prev = 0.0 if t == 0 else float(tr.cell_state[t - 1, j])
+                if t == 0 and self.tape.c is not None:
+                    c_prev = float(self.tape.c[0, 0, j])
+                out.update(c_prev=c_prev, c=float(tr.cell_state[t, j]))
+        return out
 
     def token(self, i):
         """The text of token id i (its number without a vocabulary)."""
@@ -711,7 +778,9 @@ class Controller:
         X, Y = self._windows
         rng = np.random.default_rng(seed)
         order = np.arange(self.n_windows)
-        cursor, state = (self._window, None) if sequential else (self.n_windows, None)
+        # Carrying state, training walks on from the window (and h0) the lesson is at.
+        cursor, state = (self._window, self._start_state()) if sequential \
+            else (self.n_windows, None)
         result = TrainResult(0)
         start = last_report = time.perf_counter()
         chars = 0
@@ -735,13 +804,19 @@ class Controller:
                 loss, grads = self.net.loss_and_grads(X[idx].T, Y[idx].T,
                                                       truncate=self.truncate)
                 n_seq = len(idx)
+            # Per window: the loss reads the same and the learning rate means the same for
+            # any batch size.
             loss /= n_seq
+            if n_seq > 1:
+                for g in grads.values():
+                    g /= n_seq
             if not (math.isfinite(loss) and all(np.all(np.isfinite(g))
                                                 for g in grads.values())):
                 self._diverged(result, it, good, good_opt)
                 break
             good = {k: v.copy() for k, v in self.net.params.items()}
-            good_opt = self.optimizer.state_dict()
+            good_opt = (self.optimizer.state_dict(), self.iteration, self._smooth,
+                        len(self.history))
             grad_norm = self._clip(grads)
             self.optimizer.step(self.net.params, grads)
             self._record(loss, grad_norm)
@@ -763,17 +838,15 @@ class Controller:
         if not result.diverged and not all(np.all(np.isfinite(v))
                                            for v in self.net.params.values()):
             self._diverged(result, result.iterations, good, good_opt)
-        if sequential and state is not None and cursor < self.n_windows:
-            self._window = cursor
-            self._h0, self._c0 = state.h.copy(), None if state.c is None else state.c.copy()
-        else:
-            self._window, self._h0, self._c0 = 0, None, None
-        if result.iterations:
+        if result.iterations:     # with none, nothing changed: the lesson stays where it was
+            if sequential and state is not None and cursor < self.n_windows:
+                self._window = cursor
+                self._h0, self._c0 = state.h.copy(), None if state.c is None else state.c.copy()
+            else:
+                self._window, self._h0, self._c0 = 0, None, None
             self.last_update = None
             self._cycles[self._c].end = self._pos     # back() returns to where training began
             self._push_cycle()
-        else:
-            self._start_cycle()
         if result.diverged:
             self._notify("error", None, result.message)
         else:
@@ -782,11 +855,17 @@ class Controller:
         return result
 
     def _diverged(self, result, it, good, good_opt):
-        """Restore the last parameters that gave a finite loss, and say what happened."""
+        """Restore the last parameters that gave a finite loss, and say what happened.
+
+        Those are the parameters before the latest update, so that update leaves the record.
+        """
         if good is not None:
             for k, v in good.items():
                 self.net.params[k][...] = v
-            self.optimizer.load_state_dict(good_opt)
+            opt_state, self.iteration, self._smooth, self.history.n = good_opt
+            self.optimizer.load_state_dict(opt_state)
+            result.iterations -= 1
+            result.losses.pop()
         result.diverged = True
         result.message = (f"training diverged at iteration {it + 1}: the loss or a gradient "
                           "became NaN or infinite. The parameters of the last good iteration "

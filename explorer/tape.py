@@ -58,3 +58,12 @@ class Tape:
         self.dax = buf(T, B, GH)
         # The rnn and lstm share one array: their input and hidden sides get the same gradient.
         self.dah = buf(T, B, GH) if cell.name == "gru" else self.dax
+
+    def copy(self):
+        """An independent copy (the rnn/lstm's shared dax/dah stay shared in the copy)."""
+        new = object.__new__(Tape)
+        for name, value in vars(self).items():
+            setattr(new, name, value.copy() if isinstance(value, np.ndarray) else value)
+        if self.dah is self.dax:
+            new.dah = new.dax
+        return new
