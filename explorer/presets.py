@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, replace
 
+import numpy as np
+
 from . import tasks
 from .controller import Controller
 from .data import Vocabulary, corpus_text
@@ -109,7 +111,9 @@ PRESETS = {p.name: p for p in [
     Preset("truncated-bptt", "Truncated BPTT (k = 3) on a recall task with a 6-step gap.",
            text="task:recall:6", window=20, hidden=32, truncate=3, lr=0.1, seed=7,
            train_iterations=1500, carry_state=True,
-           notes="No gradient reaches back to the key: the answer stays at chance."),
+           notes="No gradient reaches back to the key, so W is never taught to keep it: the "
+                 "answer is right only as often as the untrained recurrence happens to carry "
+                 "the key (compare the loss with full-bptt)."),
     Preset("full-bptt", "Full BPTT on the same recall task with a 6-step gap.",
            text="task:recall:6", window=20, hidden=32, lr=0.1, seed=7,
            train_iterations=1500, carry_state=True,
@@ -145,14 +149,24 @@ def get_preset(name):
                          f"{', '.join(PRESETS)}") from None
 
 
-def build(preset):
-    """(vocabulary, network, controller) for a preset, or a preset's name."""
+def build(preset, params=None):
+    """(vocabulary, network, controller) for a preset, or a preset's name.
+
+    ``params`` (name → array, e.g. a loaded model's) replace the initial parameters, so the
+    lesson starts — and resets — from them.
+    """
     if isinstance(preset, str):
         preset = get_preset(preset)
     text = preset_text(preset)
     vocab = Vocabulary.from_text(text, level=preset.level, max_size=preset.max_vocab)
     net = Network(len(vocab), preset.hidden, cell=preset.cell, activation=preset.activation,
                   init=preset.init, init_scale=preset.init_scale, seed=preset.seed)
+    if params is not None:
+        for name, value in params.items():
+            if name not in net.params or net.params[name].shape != np.shape(value):
+                raise ValueError(f"parameter {name} does not fit a {net.description()} "
+                                 "model: set the same cell and sizes")
+            net.params[name][...] = value
     ctl = Controller(net, corpus=vocab.encode(text), window=preset.window,
                      stride=preset.stride, truncate=preset.truncate,
                      optimizer=preset.optimizer, lr=preset.lr, clip_value=preset.clip_value,

@@ -1,0 +1,1 @@
+"""The explorer's dialogs: the gradient check and File ▸ Export."""

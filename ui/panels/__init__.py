@@ -1,0 +1,1 @@
+"""The explorer's panels, one module each; every panel renders the controller's trace."""

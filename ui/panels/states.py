@@ -1,0 +1,110 @@
+"""The hidden-state and BPTT-delta heatmaps: H × T pictures that fill in step by step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt5 import QtWidgets
+
+from .base import COLORS, Heatmap, Panel, fmt, nice_limit
+
+
+class HiddenPanel(Panel):
+    title = "Hidden states h_t"
+    name = "hidden"
+    tooltip = ("Hidden states h_t: one column per time step, one row per unit; "
+               "they fill in left to right during the forward phase.")
+
+    def __init__(self, ctl, selection, parent=None):
+        super().__init__(ctl, selection, parent)
+        self.heatmap = Heatmap(self._label, on_click=self._clicked, parent=self)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.heatmap)
+        self._bind()
+
+    def _bind(self):
+        self._limit = 1.0
+        self.heatmap.set_shape(self.ctl.T, self.ctl.net.hidden_size)
+
+    def _levels(self, data):
+        bounded = self.ctl.net.cell != "rnn" or self.ctl.net.activation in ("tanh", "sigmoid")
+        if not bounded:
+            # Unbounded states (relu, identity): the scale only grows, so frames stay comparable.
+            seen = np.nanmax(np.abs(data)) if np.isfinite(data).any() else 0.0
+            self._limit = max(self._limit, nice_limit(seen))
+        return (-self._limit, self._limit)
+
+    def refresh(self):
+        data = self.ctl.hidden
+        self.heatmap.set_data(data, self._levels(data), self.ctl.current, self.selection.unit)
+
+    def _label(self, t, k, value):
+        if np.isnan(value):
+            return f"h_{t}[{k}]: not computed yet"
+        return f"h_{t}[{k}] = {fmt(value)}  (hidden unit {k} after step {t})"
+
+    def _clicked(self, t, k):
+        self.selection.select_unit(k)
+
+    def export_items(self):
+        return [("hidden states", self.heatmap.plot)]
+
+
+class DeltaPanel(Panel):
+    title = "BPTT deltas δ_t"
+    name = "deltas"
+    tooltip = ("BPTT deltas δ_t = ∂L/∂a_t: they fill in right to left during the backward "
+               "phase; below, their norm ‖δ_t‖ per step.")
+
+    def __init__(self, ctl, selection, parent=None):
+        super().__init__(ctl, selection, parent)
+        self.heatmap = Heatmap(self._label, on_click=self._clicked, parent=self)
+        self.norm_plot = pg.PlotWidget()
+        self.norm_plot.setMenuEnabled(False)
+        self.norm_plot.setMouseEnabled(x=False, y=False)
+        self.norm_plot.hideButtons()
+        self.norm_plot.setLabel("left", "‖δ_t‖")
+        self.norm_plot.setLabel("bottom", "time step t")
+        self.norm_bars = pg.BarGraphItem(x=[0], height=[0], width=0.8,
+                                         brush=COLORS["backward"], pen=None)
+        self.norm_plot.addItem(self.norm_bars)
+        self.norm_plot.setMaximumHeight(150)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.heatmap, 3)
+        layout.addWidget(self.norm_plot, 1)
+        self._bind()
+
+    def _bind(self):
+        T = self.ctl.T
+        self.heatmap.set_shape(T, self.ctl.net.hidden_size)
+        self.heatmap.plot.setLabel("left", "unit" if self.ctl.net.cell == "rnn"
+                                   else "unit (∂L/∂h_t)")
+        self.norm_plot.setXRange(-0.5, T - 0.5, padding=0.01)
+        self._x = np.arange(T)
+
+    def refresh(self):
+        ctl = self.ctl
+        scales = ctl.scales
+        key = "delta" if ctl.net.cell == "rnn" else "dh"
+        limit = nice_limit(scales[key]) if scales else 1.0
+        current = ctl.current if ctl.phase != "forward" and ctl.position > ctl.T else None
+        self.heatmap.set_data(ctl.deltas, (-limit, limit), current, self.selection.unit)
+        norms = ctl.delta_norms()
+        self.norm_bars.setOpts(x=self._x, height=np.nan_to_num(norms, nan=0.0), width=0.8)
+        top = nice_limit(scales[key] * np.sqrt(ctl.net.hidden_size)) if scales else 1.0
+        self.norm_plot.setYRange(0, top, padding=0.02)
+
+    def _label(self, t, k, value):
+        name = "δ" if self.ctl.net.cell == "rnn" else "∂L/∂h"
+        if np.isnan(value):
+            return f"{name}_{t}[{k}]: not computed yet (the backward phase reaches it later)"
+        return f"{name}_{t}[{k}] = {fmt(value)}"
+
+    def _clicked(self, t, k):
+        self.selection.select_unit(k)
+
+    def export_items(self):
+        return [("deltas", self.heatmap.plot), ("delta norms", self.norm_plot.getPlotItem())]
