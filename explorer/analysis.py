@@ -58,12 +58,19 @@ def recurrent_blocks(net):
 
 def eigenvalues(net):
     """Eigenvalues of each recurrent block (complex arrays), keyed as in `recurrent_blocks`."""
-    return {name: np.linalg.eigvals(block.astype(np.float64))
-            for name, block in recurrent_blocks(net).items()}
+    out = {}
+    for name, block in recurrent_blocks(net).items():
+        block = block.astype(np.float64)
+        # A broken (NaN/inf) W has no spectrum to show: NaNs say so without an exception.
+        out[name] = (np.linalg.eigvals(block) if np.isfinite(block).all()
+                     else np.full(block.shape[0], np.nan, dtype=complex))
+    return out
 
 
-def spectral_radius(net):
-    """max |λ| of the rnn's W (of the candidate block g / n for the gated cells)."""
-    eig = eigenvalues(net)
+def spectral_radius(net, eig=None):
+    """max |λ| of the rnn's W (of the candidate block g / n for the gated cells).
+
+    ``eig``: the network's `eigenvalues`, if already computed."""
+    eig = eigenvalues(net) if eig is None else eig
     key = {"rnn": "W", "lstm": "W_g", "gru": "W_n"}[net.cell]
     return float(np.abs(eig[key]).max())

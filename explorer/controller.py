@@ -383,6 +383,7 @@ class Controller:
         if self._pos == self.T:
             self._flow[...] = analysis.gradient_flow(self.net, self.tape)
             self.scales = self._backward_scales()
+            self.eigenvalues()          # cached now, so the first backward frame is quick
         return t
 
     def _backward_scales(self):
@@ -394,8 +395,14 @@ class Controller:
         scratch = self.tape.copy()
         self.net.bptt(scratch, self.truncate).run(self.T, 0)
         grads = self.net.param_grads(scratch, 0, self.T)
+        future = scratch.dh - scratch.dh_out
         return {"delta": float(np.abs(scratch.dax).max()), "dh": float(np.abs(scratch.dh).max()),
                 "dh_out": float(np.abs(scratch.dh_out).max()),
+                "dh_future": float(np.abs(future).max()),
+                # The largest ‖·‖ over steps, for widths drawn in proportion to a norm.
+                "dh_norm": float(np.linalg.norm(scratch.dh, axis=-1).max()),
+                "dh_out_norm": float(np.linalg.norm(scratch.dh_out, axis=-1).max()),
+                "dh_future_norm": float(np.linalg.norm(future, axis=-1).max()),
                 "grads": {k: float(np.abs(g).max()) for k, g in grads.items()}}
 
     def _backward_one(self):
@@ -697,6 +704,10 @@ class Controller:
         if self._eigen is None:
             self._eigen = analysis.eigenvalues(self.net)
         return self._eigen
+
+    def spectral_radius(self):
+        """max |λ| of W (of the candidate block for the gated cells), cached per cycle."""
+        return analysis.spectral_radius(self.net, self.eigenvalues())
 
     def flow_by_distance(self):
         """(mean, min, max) of ‖∂L_s/∂h_{s−d}‖ over s for d = 0..T−1 (NaN before forward ends)."""

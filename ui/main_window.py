@@ -224,12 +224,12 @@ class MainWindow(QtWidgets.QMainWindow):
         """Dock sizes take effect only in a shown window: set them on the first show."""
         d = self.docks
         self.resizeDocks([d["settings"]], [300], QtCore.Qt.Horizontal)
-        self.resizeDocks([d["sequence"], d["unrolled"], d["hidden"]], [175, 235, 560],
+        self.resizeDocks([d["sequence"], d["unrolled"], d["hidden"]], [165, 225, 600],
                          QtCore.Qt.Vertical)
         self.resizeDocks([d["hidden"], d["deltas"], d["delta_split"], d["output"]],
-                         [330, 330, 470, 470], QtCore.Qt.Horizontal)
-        self.resizeDocks([d["delta_split"], d["equation"]], [330, 230], QtCore.Qt.Vertical)
-        self.resizeDocks([d["output"], d["loss"]], [260, 300], QtCore.Qt.Vertical)
+                         [285, 285, 630, 420], QtCore.Qt.Horizontal)
+        self.resizeDocks([d["delta_split"], d["equation"]], [370, 230], QtCore.Qt.Vertical)
+        self.resizeDocks([d["output"], d["loss"]], [270, 330], QtCore.Qt.Vertical)
         self._sized = True
 
     def showEvent(self, event):

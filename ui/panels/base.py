@@ -37,7 +37,7 @@ def fmt(x, digits=3):
     return f"{x:.{digits}g}".replace("-", "−")
 
 
-def centred_ticks(n, most=16):
+def centred_ticks(n, most=8):
     """Tick (position, label) pairs at cell centres 0.5, 1.5, …, at most ``most`` of them."""
     step = 1
     for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000):
