@@ -48,6 +48,23 @@ def flow_by_distance(flow):
     return mean, low, high
 
 
+def decades_per_step(mean):
+    """How fast a flow curve changes with the distance: (log10 factor per step, steps).
+
+    The median of the per-step factors of the positive, finite part of ``mean`` (see
+    `flow_by_distance`), so that the last distances — averages over a single loss term — do
+    not decide the verdict. (nan, 0) when nothing can be measured.
+    """
+    values = np.asarray(mean, dtype=float)
+    values = np.where(np.isfinite(values) & (values > 0), values, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        steps = np.diff(np.log10(values))
+    steps = steps[np.isfinite(steps)]
+    if len(steps) == 0:
+        return float("nan"), 0
+    return float(np.median(steps)), int(len(steps))
+
+
 def recurrent_blocks(net):
     """The square H×H blocks of W whose spectrum governs the flow: W itself for the rnn,
     one block per gate for the lstm (i, f, g, o) and gru (r, z, n)."""

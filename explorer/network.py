@@ -323,13 +323,18 @@ class Network:
         grads = {}
         # dU = Σ δ_t x_tᵀ with one-hot x_t: δ_t lands in column x_t.
         ids = tape.X[t0:t1].reshape(n)
-        if n * self.input_size <= 1 << 20:
+        if n < 256:
             onehot = np.zeros((n, self.input_size), dtype=tape.dtype)
             onehot[np.arange(n), ids] = 1.0
             grads["U"] = dax.T @ onehot
         else:
-            grads["U"] = np.zeros((GH, self.input_size), dtype=tape.dtype)
-            np.add.at(grads["U"].T, ids, dax)
+            # Many rows (batches): sum the rows of each token id, without a one-hot matrix.
+            order = np.argsort(ids, kind="stable")
+            sorted_ids = ids[order]
+            starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+            dUT = np.zeros((self.input_size, GH), dtype=tape.dtype)
+            dUT[sorted_ids[starts]] = np.add.reduceat(dax[order], starts, axis=0)
+            grads["U"] = np.ascontiguousarray(dUT.T)
         grads["W"] = dah.T @ tape.h[t0:t1].reshape(n, H)
         grads["b"] = dax.sum(axis=0)
         if self.cell == "gru":

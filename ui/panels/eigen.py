@@ -1,0 +1,155 @@
+"""W's eigenvalues in the complex plane against the unit circle, with the spectral radius."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+from .base import COLORS, Panel, fmt
+from .flow import radius_text
+from .loss import COMPACT_HEIGHT, KEY_FONT
+from .output import LABEL_STYLE, title_label
+
+# One colour per recurrent block (the rnn has one: W).
+BLOCK_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+HOVER_PIXELS = 8
+
+
+class EigenPanel(Panel):
+    title = "Eigenvalues of W"
+    name = "eigen"
+    tooltip = ("Eigenvalues λ of the recurrent matrix W in the complex plane: outside the unit "
+               "circle (|λ| > 1) gradients can explode, inside they shrink (gated cells: one "
+               "colour per gate block; their gates, not W alone, set how far gradients travel).")
+
+    def __init__(self, ctl, selection, parent=None):
+        super().__init__(ctl, selection, parent)
+        self.header = title_label()
+        self.widget = pg.PlotWidget()
+        plot = self.plot = self.widget.getPlotItem()
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.setMouseEnabled(x=False, y=False)
+        plot.setAspectLocked(True)
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setLabel("bottom", "Re λ", **LABEL_STYLE)
+        plot.setLabel("left", "Im λ", **LABEL_STYLE)
+        for side in ("left", "bottom"):
+            plot.getAxis(side).enableAutoSIPrefix(False)
+        angle = np.linspace(0, 2 * np.pi, 361)
+        self.circle = plot.plot(np.cos(angle), np.sin(angle),
+                                pen=pg.mkPen(COLORS["text"], width=3))
+        self.radius_circle = plot.plot(pen=pg.mkPen(COLORS["accent"], width=2,
+                                                    style=QtCore.Qt.DashLine))
+        self._angle = angle
+        plot.addItem(pg.InfiniteLine(angle=0, pen=pg.mkPen(COLORS["muted"], width=1)))
+        plot.addItem(pg.InfiniteLine(angle=90, pen=pg.mkPen(COLORS["muted"], width=1)))
+        self.scatters = {}
+        self._eig = None
+        self._compact = False
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.header)
+        layout.addWidget(self.widget, 1)
+        self.widget.scene().sigMouseMoved.connect(self._hover)
+        self._bind()
+
+    def _bind(self):
+        for scatter in self.scatters.values():
+            self.plot.removeItem(scatter)
+        self.scatters = {}
+        names = list(self.ctl.eigenvalues())
+        gated = len(names) > 1
+        for k, name in enumerate(names):
+            color = BLOCK_COLORS[k % len(BLOCK_COLORS)]
+            label = f"{name} (gate {name.split('_')[-1]})" if gated else f"eigenvalues of {name}"
+            scatter = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#ffffff", width=1),
+                                         brush=pg.mkBrush(color), name=label)
+            self.plot.addItem(scatter)
+            self.scatters[name] = scatter
+        # The key sits in the header: a legend inside the plot covers eigenvalues.
+        self._circles = (" ━ unit circle |λ| = 1 &nbsp; "
+                         f"<span style='color:{COLORS['accent']}'>- - - ρ = max |λ|</span>")
+        self._eig = None
+
+    def refresh(self):
+        eig = self.ctl.eigenvalues()
+        # The controller caches them per cycle: a new dict means new parameters.
+        if eig is self._eig:
+            return
+        self._eig = eig
+        radii = {name: float(np.max(np.abs(lam))) for name, lam in eig.items()}
+        for name, lam in eig.items():
+            self.scatters[name].setData(lam.real, lam.imag)
+        rho = max(radii.values())
+        self.radius_circle.setData(rho * np.cos(self._angle), rho * np.sin(self._angle))
+        extent = max(1.15, 1.1 * rho)
+        self.plot.setXRange(-extent, extent, padding=0)
+        self.plot.setYRange(-extent, extent, padding=0)
+        self.header.setText(self._title(radii))
+
+    def _title(self, radii):
+        if len(radii) == 1:
+            (name, rho), = radii.items()
+            head = f"<b>{_verdict(name, rho)}</b>"
+            key = (f"<span style='{KEY_FONT}'><span style='color:{BLOCK_COLORS[0]}'>● "
+                   f"eigenvalues of {name}</span> &nbsp;{self._circles}</span>")
+        else:
+            head = " &nbsp; ".join(
+                f"<span style='color:{BLOCK_COLORS[k % len(BLOCK_COLORS)]}'>● "
+                f"{name}:&nbsp;ρ&nbsp;=&nbsp;{radius_text(rho)}</span>"
+                for k, (name, rho) in enumerate(radii.items()))
+            key = f"<span style='{KEY_FONT}'>{self._circles}</span>"
+        # In a low dock the key moves to the plot's tooltip, leaving the height to the plot.
+        self.widget.setToolTip(key)
+        return head + ("" if self._compact else "<br>" + key)
+
+    def resizeEvent(self, event):
+        compact = event.size().height() < COMPACT_HEIGHT
+        if compact != self._compact:
+            self._compact = compact
+            self._eig = None
+            self.refresh()
+        super().resizeEvent(event)
+
+    # ----------------------------------------------------------------- hover
+
+    def point_text(self, name, k):
+        """What hovering eigenvalue k of block ``name`` shows."""
+        lam = complex(self._eig[name][k])
+        sign = "−" if lam.imag < 0 else "+"
+        return (f"λ = {fmt(lam.real)} {sign} {fmt(abs(lam.imag))}i, |λ| = {fmt(abs(lam))}"
+                + (f"  ({name})" if len(self._eig) > 1 else ""))
+
+    def _hover(self, scene_pos):
+        if self._eig is None or not self.plot.sceneBoundingRect().contains(scene_pos):
+            return
+        vb = self.plot.vb
+        best = None
+        for name, lam in self._eig.items():
+            for k, value in enumerate(lam):
+                p = vb.mapViewToScene(QtCore.QPointF(value.real, value.imag))
+                dist = math.hypot(p.x() - scene_pos.x(), p.y() - scene_pos.y())
+                if dist <= HOVER_PIXELS and (best is None or dist < best[0]):
+                    best = (dist, name, k)
+        if best is None:
+            self.widget.setToolTip(self.tooltip)
+            return
+        text = self.point_text(best[1], best[2])
+        self.widget.setToolTip(text)
+        QtWidgets.QToolTip.showText(QtGui.QCursor.pos(), text, self.widget)
+
+    def export_items(self):
+        return [("eigenvalues of W", self.plot)]
+
+
+def _verdict(name, rho):
+    if abs(rho - 1) < 0.005:
+        return f"ρ({name}) = {rho:.2f} ≈ 1: gradients keep their size"
+    if rho > 1:
+        return f"ρ({name}) = {radius_text(rho)} &gt; 1: gradients can explode"
+    return f"ρ({name}) = {rho:.2f} &lt; 1: gradients vanish"

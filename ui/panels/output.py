@@ -1,0 +1,305 @@
+"""The output distribution ŷ_t at one step: a bar per token, the target marked, the top labelled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+from .base import COLORS, FONT_SIZE, Panel, fmt
+
+# Above this many tokens the panel shows the most likely ones (and the target), sorted.
+MAX_BARS = 24
+TOP_K = 20
+MAX_LABEL = 8           # characters of a token label before it is shortened with "…"
+COMPACT_HEIGHT = 330    # below this panel height the x axis title is left out
+LABEL_STYLE = {"font-size": f"{FONT_SIZE}pt"}
+
+
+def title_label():
+    """A plot's title above it: wraps in a narrow dock instead of widening the plot (a
+    pyqtgraph title keeps its whole width and pushes the plot out of the panel)."""
+    label = QtWidgets.QLabel()
+    label.setWordWrap(True)
+    label.setAlignment(QtCore.Qt.AlignCenter)
+    label.setStyleSheet(f"font-size: {FONT_SIZE}pt; color: {COLORS['text']};")
+    return label
+
+
+# The word-level markers are long; on an axis they read better short.
+SHORT = {"SENTENCE_START": "⟨start⟩", "SENTENCE_END": "⟨end⟩", "UNKNOWN_TOKEN": "⟨unk⟩"}
+
+
+def token_label(text, limit=MAX_LABEL):
+    """A token as it can be read on an axis: visible space and newline, long words shortened."""
+    if limit <= MAX_LABEL:
+        text = SHORT.get(text, text)
+    text = text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return text
+
+
+def _prob(p):
+    """A probability short enough for a bar label: 0.29, 0.0063."""
+    return f"{p:.2f}" if p >= 0.1 else f"{p:.2g}"
+
+
+class TokenAxis(pg.AxisItem):
+    """A bottom axis of token labels that can stand upright, so that whole words fit."""
+
+    def __init__(self):
+        super().__init__("bottom")
+        self._labels = []           # (x, text)
+        self.vertical = False
+
+    def set_labels(self, labels, vertical):
+        self._labels = list(labels)
+        self.vertical = bool(vertical)
+        self.setTicks([self._labels])
+        if self.vertical:
+            font = self.style["tickFont"] or QtGui.QFont()
+            metrics = QtGui.QFontMetrics(font)
+            longest = max((metrics.horizontalAdvance(t) for _, t in self._labels), default=0)
+            label = self.label.boundingRect().height() if self.label.isVisible() else 0
+            self.setHeight(int(longest + 14 + label))
+        else:
+            self.setHeight(None)
+        self.picture = None
+        self.update()
+
+    def generateDrawSpecs(self, p):
+        specs = super().generateDrawSpecs(p)
+        if not self.vertical or specs is None:
+            return specs
+        axis_spec, tick_specs, _ = specs
+        # Upright labels are placed by hand: the base class measures them lying down and
+        # would drop those whose horizontal width overlaps a neighbour.
+        bounds = self.mapRectFromParent(self.geometry())
+        lo, hi = self.range
+        top = max(0, self.style["tickLength"]) + 4
+        texts = []
+        for x, text in self._labels:
+            if lo <= x <= hi and hi > lo:
+                px = bounds.left() + (x - lo) / (hi - lo) * bounds.width()
+                texts.append((px, top, text))
+        return axis_spec, tick_specs, texts
+
+    def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
+        if not self.vertical:
+            return super().drawPicture(p, axisSpec, tickSpecs, textSpecs)
+        super().drawPicture(p, axisSpec, tickSpecs, [])
+        if self.style["tickFont"] is not None:
+            p.setFont(self.style["tickFont"])
+        p.setPen(self.textPen())
+        height = self.boundingRect().height()
+        metrics = QtGui.QFontMetrics(p.font())
+        line = metrics.height()
+        for px, top, text in textSpecs:
+            p.save()
+            p.translate(px, top)
+            p.rotate(-90)
+            # After the rotation, −x points down the axis: the label ends at the tick.
+            p.drawText(QtCore.QRectF(-(height - top), -line / 2, height - top, line),
+                       int(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter), text)
+            p.restore()
+
+
+class OutputPanel(Panel):
+    title = "Output distribution ŷ_t"
+    name = "output"
+    tooltip = ("Output distribution ŷ_t = softmax(V h_t + c) at the selected step: one bar per "
+               "next token; the target's bar is green; L_t = −ln ŷ_t[target].")
+
+    def __init__(self, ctl, selection, parent=None):
+        super().__init__(ctl, selection, parent)
+        self.axis = TokenAxis()
+        self.plot_widget = pg.PlotWidget(axisItems={"bottom": self.axis})
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.showGrid(y=True, alpha=0.25)
+        self.plot.setLabel("left", "ŷ_t[token]", **LABEL_STYLE)
+        # Fixed [0, 1] (with room above for the labels), so that frames compare honestly.
+        self.plot.setYRange(0, 1.1, padding=0)
+        self.plot.getAxis("left").setTicks([[(v, f"{v:g}") for v in (0, 0.2, 0.4, 0.6, 0.8, 1)]])
+        self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.75, brush=COLORS["forward"])
+        self.plot.addItem(self.bars)
+        # The chance level: what a model that knows nothing would give every token.
+        self.uniform = pg.InfiniteLine(angle=0, pen=pg.mkPen(COLORS["muted"], width=2,
+                                                             style=QtCore.Qt.DashLine))
+        self.plot.addItem(self.uniform)
+        font = QtGui.QFont()
+        font.setPointSize(FONT_SIZE)
+        font.setBold(True)
+        self.target_label = pg.TextItem(color=COLORS["target"], anchor=(0.5, 1))
+        self.target_label.setFont(font)
+        self.top_label = pg.TextItem(color=COLORS["text"], anchor=(0.5, 1))
+        self.top_label.setFont(font)
+        self.plot.addItem(self.target_label)
+        self.plot.addItem(self.top_label)
+
+        self.message = QtWidgets.QLabel()
+        self.message.setWordWrap(True)
+        self.message.setAlignment(QtCore.Qt.AlignCenter)
+        self.message.setStyleSheet(f"font-size: {FONT_SIZE + 2}pt; color: {COLORS['muted']};"
+                                   "padding: 20px;")
+        self.header = title_label()
+        page = QtWidgets.QWidget()
+        page_layout = QtWidgets.QVBoxLayout(page)
+        page_layout.setContentsMargins(0, 0, 0, 0)
+        page_layout.setSpacing(0)
+        page_layout.addWidget(self.header)
+        page_layout.addWidget(self.plot_widget, 1)
+        self.stack = QtWidgets.QStackedWidget()
+        self.stack.addWidget(self.message)
+        self.stack.addWidget(page)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+        self.plot_widget.scene().sigMouseMoved.connect(self._hover)
+        self._compact = False
+        self._key = self.tooltip
+        self._bind()
+
+    def _bind(self):
+        O = self.ctl.net.output_size
+        self._top_only = O > MAX_BARS
+        self._n = TOP_K + 1 if self._top_only else O
+        self._shown = np.arange(min(self._n, O))
+        self._heights = np.zeros(len(self._shown))
+        self._labels_key = None
+        self._step = None
+        self.uniform.setValue(1.0 / O)
+        self.plot.setXRange(-0.6, self._n - 0.4, padding=0)
+        self.plot.setLabel("bottom", "next token", **LABEL_STYLE)
+
+    def refresh(self):
+        ctl = self.ctl
+        t = self.selection.step_for(ctl)
+        self._step = t
+        probs = ctl.trace.probs[t]
+        if np.isnan(probs[0]):
+            self._show_message(t)
+            return
+        self.stack.setCurrentIndex(1)
+        target = int(ctl.trace.y[t])
+        if self._top_only:
+            order = np.argsort(-probs, kind="stable")
+            shown = order[:TOP_K]
+            if target not in shown:
+                shown = np.append(shown, target)
+        else:
+            shown = np.arange(len(probs))
+        self._shown = shown
+        heights = probs[shown]
+        self._heights = heights
+        x = np.arange(len(shown))
+        self.plot.setXRange(-0.6, len(shown) - 0.4, padding=0)
+        top = int(np.argmax(probs))
+        brushes = [pg.mkBrush(COLORS["target"] if i == target else COLORS["forward"])
+                   for i in shown]
+        pens = [pg.mkPen("#000000", width=3) if i == top else pg.mkPen(None) for i in shown]
+        self.bars.setOpts(x=x, height=heights, width=0.75, brushes=brushes, pens=pens)
+        key = tuple(shown.tolist())
+        if key != self._labels_key:
+            self._labels_key = key
+            labels = [token_label(ctl.token(i)) for i in shown]
+            self.axis.set_labels(list(zip(x.tolist(), labels, strict=True)),
+                                 vertical=max(len(s) for s in labels) > 2)
+        xt = int(np.flatnonzero(shown == target)[0])
+        xp = int(np.flatnonzero(shown == top)[0])
+        p_target, p_top = float(probs[target]), float(probs[top])
+        if top == target:
+            self.target_label.setText(f"target, top: {_prob(p_target)}")
+            self.top_label.hide()
+        else:
+            self.target_label.setText(f"target {_prob(p_target)}")
+            self.top_label.setText(f"top: {_prob(p_top)}")
+            self._place(self.top_label, xp, p_top)
+            self.top_label.show()
+        lift = p_target
+        # Two labels on neighbouring bars of similar height would overlap: lift the target's.
+        if top != target and abs(xt - xp) <= 2 and abs(p_target - p_top) < 0.1:
+            lift = p_top + 0.08
+        self._place(self.target_label, xt, lift)
+        self.header.setText(self._title(t, target))
+
+    def _place(self, label, x, height):
+        """Put a label over bar x, kept inside the plot at the left and right edges."""
+        n = len(self._shown)
+        ax = 0.0 if x < 2 else 1.0 if x > n - 3 else 0.5
+        label.setAnchor((ax, 1))
+        label.setPos(x - 0.4 if ax == 0 else x + 0.4 if ax == 1 else x,
+                     min(height, 1.0) + 0.01)
+
+    def _title(self, t, target):
+        ctl = self.ctl
+        x_tok = token_label(ctl.token(ctl.trace.x[t]))
+        y_tok = token_label(ctl.token(target))
+        loss = float(ctl.trace.loss[t])
+        # The dashed line is the chance level: a model that knows nothing gives every token 1/O.
+        key = (f"<span style='color:{COLORS['muted']}; font-size:{FONT_SIZE - 1}pt'>"
+               + (f"the {TOP_K} most likely of {ctl.net.output_size} tokens and the target "
+                  "&nbsp; " if self._top_only else "")
+               + f"- - - uniform guess 1/{ctl.net.output_size}</span>")
+        # In a low dock the key moves to the plot's tooltip, leaving the height to the bars.
+        self.plot_widget.setToolTip(key)
+        self._key = key
+        return (f"ŷ_t at t = {t} (input '{x_tok}', target '{y_tok}'): "
+                f"L_t = −ln ŷ_t[{y_tok}] = <b>{fmt(loss)}</b>"
+                + ("" if self._compact else " &nbsp; " + key))
+
+    def _show_message(self, t):
+        ctl = self.ctl
+        if ctl.phase == "forward" and ctl.t is not None and ctl.t <= t:
+            steps = t - ctl.t + 1
+            more = f" ({steps} more forward step{'s' if steps > 1 else ''})" if steps > 1 else ""
+            text = (f"ŷ_t at t = {t} is not computed yet.\n\nThe forward phase computes it "
+                    f"when it reaches step {t}{more}: then this shows the probability the "
+                    "model gives each next token, with the target marked.")
+        else:
+            text = f"ŷ_t at t = {t} is not computed yet."
+        self.message.setText(text)
+        self.stack.setCurrentIndex(0)
+
+    def resizeEvent(self, event):
+        # A low dock keeps the bars tall: the axis title and the key go.
+        compact = event.size().height() < COMPACT_HEIGHT
+        self.plot.getAxis("bottom").showLabel(not compact)
+        if compact != self._compact:
+            self._compact = compact
+            self._labels_key = None          # the upright labels' room changes with it
+            self.refresh()
+        super().resizeEvent(event)
+
+    # ----------------------------------------------------------------- hover
+
+    def bar_text(self, i):
+        """What hovering bar i (from the left) shows."""
+        ctl, t = self.ctl, self._step
+        token_id = int(self._shown[i])
+        tok = token_label(ctl.token(token_id), limit=40)
+        p = float(self._heights[i])
+        text = f"ŷ_{t}['{tok}'] = {p:.4g}"
+        if t is not None and token_id == int(ctl.trace.y[t]):
+            text += f"  (the target: L_{t} = −ln {p:.3g} = {fmt(float(ctl.trace.loss[t]))})"
+        return text
+
+    def _hover(self, scene_pos):
+        if self.stack.currentIndex() != 1 or \
+                not self.plot.sceneBoundingRect().contains(scene_pos):
+            self.plot_widget.setToolTip(self._key)
+            return
+        x = self.plot.vb.mapSceneToView(scene_pos).x()
+        i = int(round(x))
+        if 0 <= i < len(self._shown) and abs(x - i) <= 0.4:
+            text = self.bar_text(i)
+            self.plot_widget.setToolTip(text)
+            QtWidgets.QToolTip.showText(QtGui.QCursor.pos(), text, self.plot_widget)
+        else:
+            self.plot_widget.setToolTip(self._key)
+
+    def export_items(self):
+        return [("output distribution", self.plot)]
