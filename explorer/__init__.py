@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from .controller import Controller, Event, TrainProgress, TrainResult
 from .data import Vocabulary, batches, corpus_names, corpus_text, load_text, windows
 from .gradcheck import gradcheck
 from .io import load_model, save_model
@@ -16,7 +17,8 @@ from .optim import (
 from .sampling import sample
 
 __all__ = [
-    "BPTT", "OPTIMIZERS", "HalveOnLossIncrease", "Network", "State", "Vocabulary", "batches",
-    "clip_by_global_norm", "clip_by_value", "corpus_names", "corpus_text", "gradcheck",
-    "load_model", "load_text", "make_optimizer", "sample", "save_model", "windows",
+    "BPTT", "OPTIMIZERS", "Controller", "Event", "HalveOnLossIncrease", "Network", "State",
+    "TrainProgress", "TrainResult", "Vocabulary", "batches", "clip_by_global_norm",
+    "clip_by_value", "corpus_names", "corpus_text", "gradcheck", "load_model", "load_text",
+    "make_optimizer", "sample", "save_model", "windows",
 ]
