@@ -377,6 +377,10 @@ class Controller:
         return t
 
     def _forward_one(self):
+        with _quiet():
+            return self._forward_one_loud()
+
+    def _forward_one_loud(self):
         t = self._pos
         self.net.forward_range(self.tape, t, t + 1)
         self._advance()
@@ -406,6 +410,10 @@ class Controller:
                 "grads": {k: float(np.abs(g).max()) for k, g in grads.items()}}
 
     def _backward_one(self):
+        with _quiet():
+            return self._backward_one_loud()
+
+    def _backward_one_loud(self):
         t = self.t
         walker = self._walker_at(t)
         if walker.truncate is None:
@@ -779,6 +787,12 @@ class Controller:
         becomes NaN or infinite, training stops and the parameters and optimiser state of the
         last good iteration are restored.
         """
+        with _quiet():
+            return self._train(iterations, epochs, batch_size, on_progress, should_stop,
+                               report_every, seed)
+
+    def _train(self, iterations, epochs, batch_size, on_progress, should_stop, report_every,
+               seed):
         if (iterations is None) == (epochs is None):
             raise ValueError("give either iterations or epochs")
         batch_size = min(_positive_count("batch_size", batch_size), self.n_windows)
@@ -881,6 +895,12 @@ class Controller:
         result.message = (f"training diverged at iteration {it + 1}: the loss or a gradient "
                           "became NaN or infinite. The parameters of the last good iteration "
                           "were restored; lower the learning rate or clip the gradients.")
+
+
+def _quiet():
+    """Exploding networks overflow on purpose (the lesson shows inf and NaN as such); the
+    controller checks for them itself, so NumPy's warnings would only be noise."""
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
 
 def _optional_positive(name, value):
