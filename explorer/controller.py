@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import analysis
+from .data import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
 from .data import windows as make_windows
 from .network import State
 from .optim import (
@@ -310,6 +311,10 @@ class Controller:
         """
         return self.trace.delta if self.net.cell == "rnn" else self.trace.dh
 
+    def _deltas_of(self, tape):
+        """What `deltas` shows, from a tape: δ_t for the rnn, ∂L/∂h_t for the gated cells."""
+        return (tape.dax if self.net.cell == "rnn" else tape.dh)[:, 0]
+
     @property
     def grads(self):
         """The gradients accumulated by the backward steps done so far (a fresh dict)."""
@@ -405,6 +410,7 @@ class Controller:
                 "dh_future": float(np.abs(future).max()),
                 # The largest ‖·‖ over steps, for widths drawn in proportion to a norm.
                 "dh_norm": float(np.linalg.norm(scratch.dh, axis=-1).max()),
+                "delta_norm": float(np.linalg.norm(self._deltas_of(scratch), axis=-1).max()),
                 "dh_out_norm": float(np.linalg.norm(scratch.dh_out, axis=-1).max()),
                 "dh_future_norm": float(np.linalg.norm(future, axis=-1).max()),
                 "grads": {k: float(np.abs(g).max()) for k, g in grads.items()}}
@@ -768,10 +774,12 @@ class Controller:
         return out
 
     def token(self, i):
-        """The text of token id i (its number without a vocabulary)."""
+        """Token id i as every view shows it: one short, visible form (its number without a
+        vocabulary): ␣ for a space, ↵ for a newline, ⟨s⟩ ⟨/s⟩ ⟨unk⟩ for the word-level marks."""
         if self.vocab is None:
             return str(int(i))
-        return self.vocab.tokens[int(i)]
+        text = self.vocab.tokens[int(i)]
+        return _SHOWN.get(text, text)
 
     # ----------------------------------------------------------------- training
 
@@ -893,8 +901,13 @@ class Controller:
             result.losses.pop()
         result.diverged = True
         result.message = (f"training diverged at iteration {it + 1}: the loss or a gradient "
-                          "became NaN or infinite. The parameters of the last good iteration "
-                          "were restored; lower the learning rate or clip the gradients.")
+                          "became NaN or infinite. The last good parameters (after "
+                          f"{result.iterations} updates) were restored; lower the learning "
+                          "rate or clip the gradients.")
+
+
+_SHOWN = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍", SENTENCE_START: "⟨s⟩", SENTENCE_END: "⟨/s⟩",
+          UNKNOWN_TOKEN: "⟨unk⟩"}
 
 
 def _quiet():

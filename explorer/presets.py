@@ -39,6 +39,7 @@ class Preset:
     train_iterations: int = 500         # what the Train button runs by default
     batch_size: int = 1
     notes: str = ""                     # what to look at, for the teacher
+    show: tuple = ()                    # views to bring to the front (e.g. "flow")
 
     def with_changes(self, **changes):
         """A copy with some settings changed (the settings dock edits presets this way)."""
@@ -94,23 +95,24 @@ PRESETS = {p.name: p for p in [
            optimizer="adam", lr=0.01, seed=4, train_iterations=1500, batch_size=16),
     Preset("vanishing", "Vanishing gradients: tanh, a 40-step window and a small W.",
            text="task:recall:30", window=40, hidden=24, init="orthogonal", init_scale=0.5,
-           seed=5, lr=0.05, train_iterations=500,
+           seed=5, lr=0.05, train_iterations=500, show=("flow",),
            notes="Watch the gradient-flow panel: ‖∂L_s/∂h_t‖ falls by orders of magnitude "
                  "within a few steps, so the key 31 steps back is never learnt."),
     Preset("exploding", "Exploding gradients: a linear RNN, W's spectral radius 1.2, "
            "no clipping.", text="task:recall:10", window=20, hidden=24, activation="identity",
-           init="orthogonal", init_scale=1.2, optimizer="sgd", lr=0.05, seed=6,
-           train_iterations=100,
+           init="orthogonal", init_scale=1.2, optimizer="sgd", lr=0.005, seed=6,
+           train_iterations=100, show=("flow",),
            notes="The eigenvalues sit outside the unit circle; ‖δ_t‖ grows backwards in time "
-                 "and training soon diverges (NaN) — the last good model is kept."),
+                 "and within three updates the loss climbs from 10 to 263 to NaN — training "
+                 "stops and the last good model is kept."),
     Preset("exploding-clipped", "The same exploding network, gradients clipped to norm 5.",
            text="task:recall:10", window=20, hidden=24, activation="identity",
-           init="orthogonal", init_scale=1.2, optimizer="sgd", lr=0.05, seed=6,
-           clip_norm=5.0, train_iterations=100,
+           init="orthogonal", init_scale=1.2, optimizer="sgd", lr=0.005, seed=6,
+           clip_norm=5.0, train_iterations=100, show=("loss",),
            notes="Clipping keeps each update bounded: compare the loss curve with 'exploding'."),
     Preset("truncated-bptt", "Truncated BPTT (k = 3) on a recall task with a 6-step gap.",
            text="task:recall:6", window=20, hidden=32, truncate=3, lr=0.1, seed=7,
-           train_iterations=1500, carry_state=True,
+           train_iterations=1500, carry_state=True, show=("flow",),
            notes="No gradient reaches back to the key, so W is never taught to keep it: the "
                  "answer is right only as often as the untrained recurrence happens to carry "
                  "the key (compare the loss with full-bptt)."),
@@ -129,12 +131,13 @@ PRESETS = {p.name: p for p in [
            text="task:brackets", window=32, hidden=32, cell="gru", optimizer="adam",
            lr=0.01, seed=9, train_iterations=1500, batch_size=8),
     Preset("prose", "Char level on a few pages of prose, then sample from it.",
-           text="corpus:prose", window=25, hidden=100, lr=0.1, seed=10,
+           text="corpus:prose", window=25, hidden=100, lr=0.05, clip_value=5.0, seed=10,
            train_iterations=3000, batch_size=1, carry_state=True,
-           notes="min-char-rnn's setting: Adagrad, 25 steps, 100 hidden units. Train, then "
-                 "Sample."),
+           notes="min-char-rnn's setting: Adagrad, 25 steps, 100 hidden units, gradients "
+                 "clipped to ±5. Train, then Sample."),
     Preset("rhymes", "Char level on nursery-rhyme-like verses.", text="corpus:rhymes",
-           window=25, hidden=64, lr=0.1, seed=11, train_iterations=2000, carry_state=True),
+           window=25, hidden=64, lr=0.05, clip_value=5.0, seed=11, train_iterations=2000,
+           carry_state=True),
 ]}
 
 DEFAULT_PRESET = "hello"

@@ -10,7 +10,7 @@ from PyQt5 import QtCore
 
 from explorer.controller import Controller
 from explorer.network import Network
-from explorer.presets import build
+from explorer.presets import build, get_preset
 from ui.panels.base import fmt
 from ui.panels.delta_split import DeltaSplitPanel
 from ui.panels.equation import HIGHLIGHT, EquationPanel
@@ -122,7 +122,10 @@ def test_sequence_tooltip_and_click(qtbot):
 
 def test_sequence_shows_spaces_newlines_and_elides_words(qtbot):
     assert show_token("a b\n") == "a␣b↵"
-    ctl = lesson("word-lm")
+    preset = get_preset("word-lm").with_changes(
+        text="An incomprehensibilities test. Another sentence follows here.", window=5,
+        max_vocab=None)
+    ctl = build(preset)[2]
     panel, _ = make(qtbot, SequencePanel, ctl)
     long_ids = [t for t in range(ctl.T) if len(ctl.token(ctl.inputs[t])) > 10]
     assert long_ids, "the word-level window should hold a long token"

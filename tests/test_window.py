@@ -66,6 +66,8 @@ def test_right_arrow_steps_forward_and_the_heatmap_shows_the_hidden_states(qtbot
     press(qtbot, window, QtCore.Qt.Key_Right, ctl.T - 5)
     assert ctl.phase == "backward"
     np.testing.assert_array_equal(image_of("hidden", window), ctl.hidden)
+    assert "BPTT next" in window.status_labels["phase"].text()
+    press(qtbot, window, QtCore.Qt.Key_Right)
     assert "phase: backward" in window.status_labels["phase"].text()
 
 

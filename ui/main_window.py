@@ -322,6 +322,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _lesson_changed(self, rebuilt=True):
         self.setWindowTitle(f"RNN Explorer — {self.preset.name}")
+        for name in self.preset.show if rebuilt else ():
+            if name in self.docks:          # the view this demo is about, to the front
+                self.docks[name].show()
+                self.docks[name].raise_()
         index = self.preset_box.findData(self.preset.name)
         if index >= 0:
             self.preset_box.setCurrentIndex(index)
@@ -334,7 +338,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _busy(self):
         if self.bridge.training:
-            self.show_message("Training is running: stop it to step through the lesson.")
+            self.show_message("Training is running: stop it first.")
             return True
         return False
 
@@ -474,11 +478,15 @@ class MainWindow(QtWidgets.QMainWindow):
     # ----------------------------------------------------------------- files
 
     def open_text(self):
+        if self._busy():
+            return
         self.settings_dock.show()
         self.settings_dock.raise_()
         self.settings_panel.open_text_file()
 
     def save_model_file(self):
+        if self._busy():
+            return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save model", "model.npz",
                                                         "RNN Explorer model (*.npz)")
         if path:
@@ -494,6 +502,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def load_model_file(self):
+        if self._busy():
+            return
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load model", "",
                                                         "RNN Explorer model (*.npz)")
         if path:
@@ -548,8 +558,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _refresh_status(self):
         ctl = self.ctl
-        phase = {"forward": "forward", "backward": "backward (BPTT)",
-                 "update": "update next"}[ctl.phase]
+        if ctl.position == ctl.T:
+            phase = "forward done · BPTT next"
+        else:
+            phase = {"forward": "forward", "backward": "backward (BPTT)",
+                     "update": "BPTT done · update next"}[ctl.phase]
         labels = self.status_labels
         labels["phase"].setText(f"  phase: {phase}  ")
         cur = ctl.current
