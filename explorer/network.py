@@ -254,15 +254,16 @@ class Network:
         """Fresh preallocated arrays for a (T, B) batch (see `Tape`)."""
         return Tape(self._cell, T, B, self.hidden_size, self.output_size, self.dtype)
 
-    def _workspace(self, T, B):
+    def _workspace(self, T, B, lean=False):
         # The whole-sequence path reuses one tape per shape: training calls it thousands of
         # times. One set per thread, so sampling beside a training thread is safe.
-        key = (T, B, threading.get_ident())
+        key = (T, B, lean, threading.get_ident())
         tape = self._workspaces.get(key)
         if tape is None:
             if len(self._workspaces) > 8:
                 self._workspaces.clear()
-            tape = self._workspaces[key] = self.new_tape(T, B)
+            tape = self._workspaces[key] = Tape(self._cell, T, B, self.hidden_size,
+                                                self.output_size, self.dtype, lean=lean)
         return tape
 
     def begin(self, tape, X, Y, h0=None, c0=None):
@@ -290,17 +291,19 @@ class Network:
         np.matmul(tape.h[t0 + 1:t1 + 1].reshape(n, H), V.T, out=o)
         o += self.params["c"]
         top = o.max(axis=1, keepdims=True)
+        rows, targets = np.arange(n), tape.Y[t0:t1].reshape(n)
+        # L_t = −ln ŷ_t[y_t] = ln Σ exp(o − max) − (o[y_t] − max): exact even where ŷ
+        # underflows. o[y_t] is read first: a lean tape overwrites o with ŷ.
+        shifted_target = o[rows, targets] - top[:, 0]
         y = tape.probs[t0:t1].reshape(n, O)
         np.subtract(o, top, out=y)                  # softmax subtracts the max
         np.exp(y, out=y)
         total = y.sum(axis=1, keepdims=True)
-        y /= total
-        rows, targets = np.arange(n), tape.Y[t0:t1].reshape(n)
-        # L_t = −ln ŷ_t[y_t] = ln Σ exp(o − max) − (o[y_t] − max): exact even where ŷ underflows.
-        tape.loss[t0:t1] = (np.log(total[:, 0]) - (o[rows, targets] - top[:, 0])).reshape(
-            t1 - t0, tape.B)
+        y *= 1.0 / total
+        tape.loss[t0:t1] = (np.log(total[:, 0]) - shifted_target).reshape(t1 - t0, tape.B)
         d = tape.dlogits[t0:t1].reshape(n, O)
-        d[...] = y
+        if tape.dlogits is not tape.probs:
+            d[...] = y
         d[rows, targets] -= 1.0
         np.matmul(d, V, out=tape.dh_out[t0:t1].reshape(n, H))
 
@@ -359,7 +362,7 @@ class Network:
         truncate = self._check_truncate(truncate)
         T, B = X.shape
         h, c = self._start_state(h0, B, batched)
-        tape = self._workspace(T, B)
+        tape = self._workspace(T, B, lean=True)
         self.begin(tape, X, Y, h, c)
         self.forward_range(tape, 0, T)
         BPTT(self, tape, truncate).run(T, 0)
@@ -376,7 +379,7 @@ class Network:
         X, Y, batched = self.check_sequences(inputs, targets)
         T, B = X.shape
         h, c = self._start_state(h0, B, batched)
-        tape = self._workspace(T, B)
+        tape = self._workspace(T, B, lean=True)
         self.begin(tape, X, Y, h, c)
         self.forward_range(tape, 0, T)
         return float(tape.loss.sum())

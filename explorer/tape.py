@@ -8,6 +8,8 @@ import numpy as np
 class Tape:
     """Every number the forward and backward passes produce for a (T, B) batch of sequences.
 
+    A ``lean`` tape (for training) keeps only ∂L/∂o_t in ``logits``/``probs``/``dlogits``.
+
     Shapes (T steps, B sequences, H hidden units, G gates: 1 rnn, 4 lstm, 3 gru, O outputs):
 
     ========  ==============  ==========================================================
@@ -31,7 +33,7 @@ class Tape:
     ========  ==============  ==========================================================
     """
 
-    def __init__(self, cell, T, B, H, O, dtype=np.float64):
+    def __init__(self, cell, T, B, H, O, dtype=np.float64, lean=False):
         self.T, self.B, self.H, self.O = T, B, H, O
         self.dtype = np.dtype(dtype)
         GH = cell.gates * H
@@ -50,9 +52,11 @@ class Tape:
         self.hh = buf(T, B, GH) if cell.name == "gru" else None
         self.fprime = buf(T, B, H) if cell.name == "rnn" else None
         self.logits = buf(T, B, O)
-        self.probs = buf(T, B, O)
+        # lean: training needs only the loss and ∂L/∂o, so o, ŷ and ŷ − y share one buffer
+        # (each overwrites the last): less memory to stream through for big batches.
+        self.probs = self.logits if lean else buf(T, B, O)
         self.loss = buf(T, B)
-        self.dlogits = buf(T, B, O)
+        self.dlogits = self.logits if lean else buf(T, B, O)
         self.dh_out = buf(T, B, H)
         self.dh = buf(T, B, H)
         self.dax = buf(T, B, GH)
