@@ -28,6 +28,9 @@ PANELS = [
     ("ui.panels.eigen", "EigenPanel", "bottom", "analysis"),
     ("ui.panels.weights", "WeightsPanel", "bottom", "analysis"),
 ]
+# Tabs share a narrow column: their tabs carry short names (the panels keep full titles).
+TAB_TITLES = {"loss": "Loss", "flow": "Gradient flow", "eigen": "Eigenvalues",
+              "weights": "Weights"}
 AREAS = {"left": QtCore.Qt.LeftDockWidgetArea, "right": QtCore.Qt.RightDockWidgetArea,
          "top": QtCore.Qt.TopDockWidgetArea, "bottom": QtCore.Qt.BottomDockWidgetArea}
 LAYOUT_VERSION = 1
@@ -177,7 +180,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._default_geometry()
 
     def _dock(self, widget, area, scroll=False):
-        dock = QtWidgets.QDockWidget(widget.title, self)
+        dock = QtWidgets.QDockWidget(TAB_TITLES.get(widget.name, widget.title), self)
         dock.setObjectName(f"dock_{widget.name}")
         if scroll:
             # A long form scrolls rather than making the window taller than the screen.
