@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import sys
 import time
 
@@ -322,6 +323,10 @@ def main(argv=None):
             return {"train": cmd_train, "sample": cmd_sample,
                     "gradcheck": cmd_gradcheck}[args.command](args)
         return run_gui(gui_parser().parse_args(argv))
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): nothing more to say, and nothing to complain of.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, CommandError, OSError) as exc:
         print(f"rnn-explorer: error: {exc}", file=sys.stderr)
         return 2
