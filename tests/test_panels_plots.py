@@ -8,6 +8,7 @@ import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 import pytest  # noqa: E402
 
+from explorer.analysis import flow_by_distance  # noqa: E402
 from explorer.presets import build  # noqa: E402
 from ui.panels.base import COLORS, nice_limit  # noqa: E402
 from ui.panels.eigen import EigenPanel  # noqa: E402
@@ -231,28 +232,25 @@ def test_flow_curves_are_the_controllers_and_the_caption_names_the_regime(qtbot,
     ctl.run_phase()
     for _ in range(3):                 # the backward phase does not change the flow
         panel.refresh()
-        mean, low, high = ctl.flow_by_distance()
+        # Each loss term as a fraction of its own ‖∂L_s/∂h_s‖, over at least 3 terms.
+        mean, low, high = flow_by_distance(ctl.trace.flow, normalise=True, min_terms=3)
         for curve, values in ((panel.mean, mean), (panel.low, low), (panel.high, high)):
             x, y = curve.getOriginalDataset()
             np.testing.assert_array_equal(x, np.arange(ctl.T))
             np.testing.assert_allclose(y, values)
-        for k, curve in enumerate(panel.terms):
-            s = ctl.T - 1 - k
-            x, y = curve.getOriginalDataset()
-            np.testing.assert_array_equal(x, s - np.arange(s + 1))
-            np.testing.assert_allclose(y, ctl.trace.flow[s, :s + 1])
         assert word in panel.header.text()
-        rho = float(np.max(np.abs(ctl.eigenvalues()["W"])))
-        assert f"ρ(W) = {rho:.2f}" in panel.header.text()
+        assert f"ρ(W) = {ctl.spectral_radius():.2f}" in panel.header.text()
         assert not panel.cut.isVisible()
         ctl.step()
-    assert f"{mean[2]:.3g}" in panel.distance_text(2)
+    assert f"{ctl.flow_by_distance()[0][2]:.3g}" in panel.distance_text(2)
 
 
 def test_flow_says_when_the_network_has_blown_up(qtbot):
-    panel, ctl, _ = make(qtbot, FlowPanel, "exploding")
+    _, net, _ = build("exploding")
+    _, _, ctl = build("exploding", params={"W": net.params["W"] * 1e40})
+    panel = FlowPanel(ctl, Selection())
+    qtbot.addWidget(panel)
     with np.errstate(all="ignore"):
-        assert ctl.run_cycle() and ctl.run_cycle()      # W now holds numbers like 1e17
         ctl.run_phase()
     for _ in range(2):                       # and still says so on the next frame
         panel.refresh()
@@ -344,8 +342,8 @@ def scatter_points(scatter):
     return np.sort_complex(np.asarray(x) + 1j * np.asarray(y))
 
 
-@pytest.mark.parametrize("preset, verdict", [("exploding", "can explode"),
-                                             ("vanishing", "vanish")])
+@pytest.mark.parametrize("preset, verdict", [("exploding", "gradients grow"),
+                                             ("vanishing", "fade")])
 def test_eigen_scatter_is_the_eigenvalues_and_updates_after_updates(qtbot, preset, verdict):
     panel, ctl, _ = make(qtbot, EigenPanel, preset)
     for _ in range(3):
@@ -370,8 +368,8 @@ def test_eigen_gated_cells_have_one_scatter_per_block(qtbot):
         np.testing.assert_allclose(scatter_points(scatter), np.sort_complex(eig[name]))
     key = panel.header.text()
     for name, lam in eig.items():
-        assert f"{name}:&nbsp;ρ&nbsp;=&nbsp;{np.abs(lam).max():.2f}" in key
-    assert "unit circle" in key
+        assert f"●&nbsp;{name[-1]}&nbsp;{np.abs(lam).max():.2f}" in key
+    assert "|λ| = 1" in key
 
 
 # ----------------------------------------------------------------------------- hover

@@ -226,11 +226,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _default_sizes(self):
         """Dock sizes take effect only in a shown window: set them on the first show."""
         d = self.docks
-        self.resizeDocks([d["settings"]], [300], QtCore.Qt.Horizontal)
+        self.resizeDocks([d["settings"]], [410], QtCore.Qt.Horizontal)
         self.resizeDocks([d["sequence"], d["unrolled"], d["hidden"]], [165, 225, 600],
                          QtCore.Qt.Vertical)
         self.resizeDocks([d["hidden"], d["deltas"], d["delta_split"], d["output"]],
-                         [285, 285, 630, 420], QtCore.Qt.Horizontal)
+                         [260, 260, 590, 400], QtCore.Qt.Horizontal)
         self.resizeDocks([d["delta_split"], d["equation"]], [370, 230], QtCore.Qt.Vertical)
         self.resizeDocks([d["output"], d["loss"]], [270, 330], QtCore.Qt.Vertical)
         self._sized = True

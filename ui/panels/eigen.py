@@ -8,6 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
+from explorer.analysis import MAX_SLOPE, step_gain_bound
+
 from .base import COLORS, Panel, fmt
 from .flow import radius_text
 from .loss import COMPACT_HEIGHT, KEY_FONT
@@ -21,9 +23,10 @@ HOVER_PIXELS = 8
 class EigenPanel(Panel):
     title = "Eigenvalues of W"
     name = "eigen"
-    tooltip = ("Eigenvalues λ of the recurrent matrix W in the complex plane: outside the unit "
-               "circle (|λ| > 1) gradients can explode, inside they shrink (gated cells: one "
-               "colour per gate block; their gates, not W alone, set how far gradients travel).")
+    tooltip = ("Eigenvalues λ of the recurrent matrix W against the unit circle: ρ = max |λ| > 1 "
+               "lets gradients grow where f′ ≈ 1, ρ < 1 makes them fade (at every step once "
+               "‖W‖₂·max f′ < 1); the Flow panel measures what they do (gated cells: one colour "
+               "per gate block).")
 
     def __init__(self, ctl, selection, parent=None):
         super().__init__(ctl, selection, parent)
@@ -72,8 +75,8 @@ class EigenPanel(Panel):
             self.plot.addItem(scatter)
             self.scatters[name] = scatter
         # The key sits in the header: a legend inside the plot covers eigenvalues.
-        self._circles = (" ━ unit circle |λ| = 1 &nbsp; "
-                         f"<span style='color:{COLORS['accent']}'>- - - ρ = max |λ|</span>")
+        self._circles = ("━ |λ| = 1 &nbsp; "
+                         f"<span style='color:{COLORS['accent']}'>- - - ρ = max&nbsp;|λ|</span>")
         self._eig = None
 
     def refresh(self):
@@ -95,18 +98,23 @@ class EigenPanel(Panel):
     def _title(self, radii):
         if len(radii) == 1:
             (name, rho), = radii.items()
-            head = f"<b>{_verdict(name, rho)}</b>"
+            head = verdict(rho, step_gain_bound(self.ctl.net), self.ctl.net.activation)
             key = (f"<span style='{KEY_FONT}'><span style='color:{BLOCK_COLORS[0]}'>● "
-                   f"eigenvalues of {name}</span> &nbsp;{self._circles}</span>")
-        else:
-            head = " &nbsp; ".join(
-                f"<span style='color:{BLOCK_COLORS[k % len(BLOCK_COLORS)]}'>● "
-                f"{name}:&nbsp;ρ&nbsp;=&nbsp;{radius_text(rho)}</span>"
-                for k, (name, rho) in enumerate(radii.items()))
-            key = f"<span style='{KEY_FONT}'>{self._circles}</span>"
-        # In a low dock the key moves to the plot's tooltip, leaving the height to the plot.
-        self.widget.setToolTip(key)
-        return head + ("" if self._compact else "<br>" + key)
+                   f"λ of {name}</span> &nbsp;{self._circles}</span>")
+            # In a low dock the key moves to the plot's tooltip, leaving the height to the plot.
+            self.widget.setToolTip(key)
+            return head + ("" if self._compact else "<br>" + key)
+        # Gated cells: the gate names in their colours are the key; one short line.
+        head = "ρ per gate: " + " ".join(
+            f"<span style='color:{BLOCK_COLORS[k % len(BLOCK_COLORS)]}'>●&nbsp;"
+            f"{name.split('_')[-1]}&nbsp;{radius_text(rho)}</span>"
+            for k, (name, rho) in enumerate(radii.items()))
+        circles = ("━ |λ| = 1 &nbsp; "
+                   f"<span style='color:{COLORS['accent']}'>- - - largest&nbsp;ρ</span>")
+        note = "the gates also set the flow" + (" (see Flow)" if self._compact else "")
+        self.widget.setToolTip(f"{circles} · {note}")
+        key = note if self._compact else f"{circles} · {note}"
+        return f"{head}<br><span style='{KEY_FONT}'>{key}</span>"
 
     def resizeEvent(self, event):
         compact = event.size().height() < COMPACT_HEIGHT
@@ -147,9 +155,37 @@ class EigenPanel(Panel):
         return [("eigenvalues of W", self.plot)]
 
 
-def _verdict(name, rho):
-    if abs(rho - 1) < 0.005:
-        return f"ρ({name}) = {rho:.2f} ≈ 1: gradients keep their size"
-    if rho > 1:
-        return f"ρ({name}) = {radius_text(rho)} &gt; 1: gradients can explode"
-    return f"ρ({name}) = {rho:.2f} &lt; 1: gradients vanish"
+# The largest slope of each activation, as a key says it.
+_SLOPE_TEXT = {1.0: "1", 0.25: "¼"}
+
+
+def verdict(rho, bound, activation):
+    """The rnn's header: what ρ(W) (and the bound max f′ · ‖W‖₂) lets gradients do.
+
+    A condition, not a measurement: how the gradients do behave depends on the mask f′(a_t)
+    and on their direction too, and the Flow panel measures it. Only ``bound`` < 1 (see
+    `explorer.analysis.step_gain_bound`) ensures that they shrink at every step.
+    """
+    slope = _SLOPE_TEXT.get(MAX_SLOPE[activation], f"{MAX_SLOPE[activation]:g}")
+    rho_text = f"ρ(W) = {radius_text(rho)}"
+    if not math.isfinite(rho):
+        return f"<b>{rho_text}: W has overflowed</b>"
+    near = abs(rho - 1) < 0.005
+    side = "≈ 1" if near else "&lt; 1" if rho < 1 else "&gt; 1"
+    if bound < 1:
+        # ρ ≤ ‖W‖₂, so ρ ≥ 1 with a bound below 1 needs a slope below 1 (sigmoid).
+        but = f", but f′ ≤ {slope}" if rho >= 1 else ""
+        return (f"<b>{rho_text} {side}{but}: gradients fade</b> — every step back keeps "
+                f"≤&nbsp;{fmt(100 * bound)}% of them (‖W‖₂·max&nbsp;f′)")
+    if near:
+        if activation == "identity":
+            return f"<b>{rho_text} ≈ 1: gradients keep their size</b> (f′ = 1; see Flow)"
+        return f"<b>{rho_text} ≈ 1: gradients keep their size at most</b> (see Flow)"
+    if rho < 1:
+        how = "fade over many steps" if activation == "identity" else "tend to fade"
+        return (f"<b>{rho_text} &lt; 1: gradients {how}</b> — not surely: "
+                f"‖W‖₂·max&nbsp;f′ = {radius_text(bound)} ≥ 1 (see Flow)")
+    if activation == "identity":
+        return (f"<b>{rho_text} &gt; 1: gradients grow</b> ×{radius_text(rho)} per step back "
+                "in the long run (f′ = 1; see Flow)")
+    return f"<b>{rho_text} &gt; 1: gradients can grow</b> where f′ ≈ {slope} (see Flow)"

@@ -1,4 +1,4 @@
-"""Gradient flow: ‖∂L_s/∂h_t‖ against the distance s − t on a log scale (vanishing, exploding)."""
+"""Gradient flow: the fraction of each loss term's gradient that reaches d steps back (log)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,24 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from explorer.analysis import decades_per_step
+from explorer.analysis import decades_per_step, flow_by_distance
 
 from .base import COLORS, FONT_SIZE, Panel, fmt
-from .loss import COMPACT_HEIGHT, KEY_FONT, log_ticks
+from .loss import KEY_FONT, log_ticks
 from .output import LABEL_STYLE, title_label
 
-N_TERMS = 5             # single loss terms L_s drawn as thin lines: the last few steps
-TERM_COLOR = "#b08fc7"
+# A distance reached by fewer loss terms than this is drawn grey: too few terms to average.
+MIN_TERMS = 3
+# A rate measured over fewer distance steps than this gets no verdict.
+MIN_STEPS = 3
 BAND_COLOR = (214, 39, 40, 50)
+TAIL_COLOR = "#9a9a9a"
+# The y axis title, longest first: the longest that fits the plot's height is shown.
+Y_TITLES = ("fraction of ‖∂L<sub>s</sub>/∂h<sub>s</sub>‖ reaching h<sub>s−d</sub> (log)",
+            "fraction reaching h<sub>s−d</sub> (log)",
+            "fraction reaching h<sub>s−d</sub>",
+            "fraction left")
+WIDE = 640          # from this panel width, the header names ρ(W) too
 
 
 def _positive(values):
@@ -32,25 +41,39 @@ def radius_text(rho):
 
 
 def rate_caption(mean):
-    """In words, how fast the mean gradient falls or grows with the distance (for the caption)."""
+    """In words, how fast the mean gradient falls or grows with the distance (for the caption).
+
+    Only a steady trend over at least `MIN_STEPS` distances, changing the gradient at least
+    10× in all, is called vanishing or exploding: the rate is the median step (see
+    `decades_per_step`), so that no single noisy distance decides the verdict.
+    """
     per_step, n = decades_per_step(mean)
     if n == 0:
         return ""
-    if abs(per_step * n) < 1:
-        word = "falls" if per_step < 0 else "grows"
-        return (f"{word} less than 10× over {n} steps: the gradient reaches back "
+    measured = _positive(mean)
+    measured = measured[np.isfinite(measured)]
+    change = math.log10(measured[-1] / measured[0])     # decades from the first to the last
+    word = "falls" if change < 0 else "grows"
+    steps = f"{n} step{'s' if n != 1 else ''}"
+    if n < MIN_STEPS:
+        return f"{word} {10 ** abs(change):.2g}× in {steps}: too few to judge"
+    if abs(change) < 1:
+        return (f"{word} less than 10× over {steps}: the gradient reaches back "
                 "across the window")
-    every = 1 / abs(per_step)
-    if per_step < 0:
-        return f"falls 10× every {every:.2g} steps: vanishing"
-    return f"grows 10× every {every:.2g} steps: exploding"
+    if per_step * change > 0 and abs(per_step) * n >= 1:
+        every = 1 / abs(per_step)
+        if per_step < 0:
+            return f"falls 10× every {every:.2g} steps: vanishing"
+        return f"grows 10× every {every:.2g} steps: exploding"
+    return f"{word} {fmt(10 ** abs(change), 2)}× over {steps}, unevenly"
 
 
 class FlowPanel(Panel):
     title = "Gradient flow"
     name = "flow"
-    tooltip = ("Gradient flow: how much of the loss at step s still reaches the hidden state "
-               "s − t steps earlier, ‖∂L_s/∂h_t‖, on a log scale.")
+    tooltip = ("Gradient flow: for each loss term L_s, the fraction of its gradient ‖∂L_s/∂h_s‖ "
+               "that still reaches the hidden state d steps earlier, ‖∂L_s/∂h_{s−d}‖ / "
+               "‖∂L_s/∂h_s‖, averaged over s, on a log scale.")
 
     def __init__(self, ctl, selection, parent=None):
         super().__init__(ctl, selection, parent)
@@ -63,17 +86,27 @@ class FlowPanel(Panel):
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setLogMode(x=False, y=True)
         plot.getAxis("left").enableAutoSIPrefix(False)
-        plot.setLabel("left", "‖∂L_s/∂h_t‖ (log)", **LABEL_STYLE)
-        plot.setLabel("bottom", "distance s − t (steps back from L_s)", **LABEL_STYLE)
+        font = QtGui.QFont()
+        font.setPointSize(FONT_SIZE)
+        metrics = QtGui.QFontMetrics(font)
+        self._y_titles = [
+            (title, metrics.horizontalAdvance(
+                QtGui.QTextDocumentFragment.fromHtml(title).toPlainText()))
+            for title in Y_TITLES]
+        self._y_title = None
+        self._fit_y_title()
+        plot.setLabel("bottom", "distance d = s − t (steps back from L<sub>s</sub>)",
+                      **LABEL_STYLE)
         # The band first, so the lines draw over it.
         self.low = plot.plot(pen=pg.mkPen(BAND_COLOR[:3], width=1))
         self.high = plot.plot(pen=pg.mkPen(BAND_COLOR[:3], width=1))
         self.band = pg.FillBetweenItem(self.low, self.high, brush=pg.mkBrush(BAND_COLOR))
         plot.addItem(self.band)
+        # The longest distances, reached by one or two loss terms only: grey, not averaged.
+        self.tail = plot.plot(pen=pg.mkPen(TAIL_COLOR, width=3, style=QtCore.Qt.DotLine),
+                              symbol="o", symbolSize=6, symbolBrush=TAIL_COLOR, symbolPen=None)
         self.mean = plot.plot(pen=pg.mkPen(COLORS["backward"], width=5), symbol="o",
                               symbolSize=6, symbolBrush=COLORS["backward"], symbolPen=None)
-        # The single terms over the mean: where they coincide with it, they show as one.
-        self.terms = [plot.plot(pen=pg.mkPen(TERM_COLOR, width=1.5)) for _ in range(N_TERMS)]
         self.cut = pg.InfiniteLine(angle=90, pen=pg.mkPen(COLORS["text"], width=3,
                                                           style=QtCore.Qt.DashLine))
         self.cut_label = pg.TextItem(color=COLORS["text"], anchor=(0, 0))
@@ -104,7 +137,8 @@ class FlowPanel(Panel):
         layout.addWidget(self.stack)
         self.widget.scene().sigMouseMoved.connect(self._hover)
         self.plot.vb.sigYRangeChanged.connect(self._place_cut_label)
-        self._compact = False
+        self._wide = False
+        self.plot.vb.sigResized.connect(self._fit_y_title)
         self.plot.vb.sigYRangeChanged.connect(
             lambda _, r: self.plot.getAxis("left").setTicks(log_ticks(*r)))
         self._bind()
@@ -117,8 +151,8 @@ class FlowPanel(Panel):
         self.plot.getAxis("bottom").setTicks([[(d, str(d)) for d in range(0, T, every)]])
         self._key = None
         self._overflow = False
-        self._mean = np.full(T, np.nan)
-        self._low = self._high = self._mean
+        nothing = np.full(T, np.nan)
+        self._raw = self._mean = self._low = self._high = self._all = nothing
 
     def refresh(self):
         ctl = self.ctl
@@ -127,8 +161,8 @@ class FlowPanel(Panel):
             self.message.setText(
                 "Gradient flow ‖∂L_s/∂h_t‖ needs the whole forward pass.\n\n"
                 f"Step forward to the end of the window ({left} more step"
-                f"{'s' if left != 1 else ''}): then this shows how the gradient of each loss "
-                "term L_s shrinks or grows as it travels back s − t steps.")
+                f"{'s' if left != 1 else ''}): then this shows how much of the gradient of "
+                "each loss term L_s is left after travelling back s − t steps.")
             self.stack.setCurrentIndex(0)
             self._key = None
             return
@@ -142,28 +176,28 @@ class FlowPanel(Panel):
 
     def _redraw(self, flow):
         ctl = self.ctl
-        mean, low, high = ctl.flow_by_distance()
-        self._mean, self._low, self._high = mean, low, high
-        self._overflow = not np.isfinite(_positive(mean)).any()
+        self._raw = ctl.flow_by_distance()[0]
+        self._overflow = not np.isfinite(_positive(self._raw)).any()
         if self._overflow:
             self.message.setText(
                 "The gradients overflowed (∞ or NaN): this network has exploded.\n\n"
                 "Go back before the last update, lower the learning rate or clip the "
                 "gradients.")
             return
+        # Each loss term as a fraction of its own size: terms of any size compare, and the
+        # band shows how the terms differ in flow, not in size.
+        mean, low, high = flow_by_distance(flow, normalise=True, min_terms=MIN_TERMS)
+        self._mean, self._low, self._high = mean, low, high
+        self._all = flow_by_distance(flow, normalise=True)[0]
         d = self._d
         self.low.setData(d, _positive(low))
         self.high.setData(d, _positive(high))
         self.mean.setData(d, _positive(mean))
-        T = ctl.T
-        for k, curve in enumerate(self.terms):
-            s = T - 1 - k
-            if s < 1:
-                curve.setData([], [])
-                continue
-            t = np.arange(s + 1)
-            curve.setData(s - t, _positive(flow[s, :s + 1]))
-        self._truncation(T)
+        # The grey tail starts at the last averaged distance, so the two lines join.
+        averaged = np.flatnonzero(np.isfinite(mean))
+        first = averaged[-1] if len(averaged) else 0
+        self.tail.setData(d[first:], _positive(self._all[first:]))
+        self._truncation(ctl.T)
         self.header.setText(self._title(mean))
 
     def _truncation(self, T):
@@ -184,32 +218,38 @@ class FlowPanel(Panel):
             self.cut_label.setPos(self.ctl.truncate, self.plot.vb.viewRange()[1][1])
 
     def _title(self, mean):
-        ctl = self.ctl
-        eig = ctl.eigenvalues()
-        if ctl.net.cell == "rnn":
-            rho = float(np.max(np.abs(eig["W"])))
-            side = "≈" if abs(rho - 1) < 0.005 else "&gt;" if rho > 1 else "&lt;"
-            radius = f"ρ(W) = {radius_text(rho)} {side} 1"
-        else:
-            # The gates scale the flow too; the largest block radius is only a hint.
-            rho = max(float(np.max(np.abs(lam))) for lam in eig.values())
-            radius = f"largest ρ of W's gate blocks = {radius_text(rho)}"
+        verdict = rate_caption(mean) or "too few loss terms to measure a rate"
+        radius = ""
+        if self._wide:
+            ctl = self.ctl
+            if ctl.net.cell == "rnn":
+                radius = f"ρ(W) = {radius_text(ctl.spectral_radius())}"
+            else:
+                # The gates scale the flow too; the largest block radius is only a hint.
+                rho = max(float(np.max(np.abs(lam))) for lam in ctl.eigenvalues().values())
+                radius = f"largest gate-block ρ = {radius_text(rho)}"
+            radius = f" &nbsp;<span style='white-space: nowrap'>({radius})</span>"
+        # The key is short enough for a tab: it always says what each line is.
         key = (f"<span style='{KEY_FONT}'>"
-               f"<span style='color:{COLORS['backward']}'><b>━ mean over s</b></span> &nbsp; "
-               f"<span style='color:{COLORS['backward']}'>▒ min–max over s</span> &nbsp; "
-               f"<span style='color:{TERM_COLOR}'>━ single terms L_s, last {N_TERMS} s</span>"
-               "</span>")
-        # In a low dock the key moves to the plot's tooltip, leaving the height to the plot.
-        self.widget.setToolTip(key)
-        return (f"‖∂L_s/∂h_t‖ <b>{rate_caption(mean)}</b> &nbsp; ({radius})"
-                + ("" if self._compact else "<br>" + key))
+               f"<span style='color:{COLORS['backward']}'><b>━ mean over L<sub>s</sub></b>"
+               f" &nbsp; ▒ min–max</span> &nbsp; "
+               f"<span style='color:{TAIL_COLOR}'><b>┅ &lt; {MIN_TERMS} terms</b></span></span>")
+        return f"Measured: <b>{verdict}</b>{radius}<br>{key}"
+
+    def _fit_y_title(self, *_):
+        # A title longer than the plot is high is cut off at both ends: take one that fits.
+        room = self.plot.vb.height()
+        title = next((t for t, width in self._y_titles if width + 10 <= room), Y_TITLES[-1])
+        if title != self._y_title:
+            self._y_title = title
+            axis = self.plot.getAxis("left")
+            axis.setLabel(title, **LABEL_STYLE)
+            axis.resizeEvent()          # centre the new title along the axis
 
     def resizeEvent(self, event):
-        compact = event.size().height() < COMPACT_HEIGHT
-        if compact != self._compact:
-            self._compact = compact
-            self.plot.setLabel("left", "‖∂L_s/∂h_t‖" if compact else "‖∂L_s/∂h_t‖ (log)",
-                               **LABEL_STYLE)
+        wide = event.size().width() >= WIDE
+        if wide != self._wide:
+            self._wide = wide
             self._key = None
             self.refresh()
         super().resizeEvent(event)
@@ -218,11 +258,17 @@ class FlowPanel(Panel):
 
     def distance_text(self, d):
         """What hovering distance d shows."""
-        if not 0 <= d < len(self._mean) or math.isnan(self._mean[d]):
+        T = len(self._all)
+        if not 0 <= d < T or math.isnan(self._all[d]):
             return f"distance {d}: not computed yet"
-        return (f"s − t = {d}: mean ‖∂L_s/∂h_t‖ = {fmt(self._mean[d])} "
-                f"(min {fmt(self._low[d])}, max {fmt(self._high[d])}, over "
-                f"{len(self._mean) - d} loss terms)")
+        n = T - d
+        text = (f"d = {d}: on average {fmt(self._all[d])} of ‖∂L_s/∂h_s‖ reaches h_(s−{d}), "
+                f"over {n} loss term{'s' if n != 1 else ''}")
+        if math.isnan(self._mean[d]):
+            text += f" (fewer than {MIN_TERMS}: too few to average)"
+        else:
+            text += f" (min {fmt(self._low[d])}, max {fmt(self._high[d])})"
+        return text + f"; mean ‖∂L_s/∂h_(s−{d})‖ = {fmt(self._raw[d])}"
 
     def _hover(self, scene_pos):
         if self.stack.currentIndex() != 1 or \
@@ -230,7 +276,7 @@ class FlowPanel(Panel):
             return
         x = self.plot.vb.mapSceneToView(scene_pos).x()
         d = int(round(x))
-        if 0 <= d < len(self._mean):
+        if 0 <= d < len(self._all):
             text = self.distance_text(d)
             self.widget.setToolTip(text)
             QtWidgets.QToolTip.showText(QtGui.QCursor.pos(), text, self.widget)

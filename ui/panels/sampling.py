@@ -46,7 +46,8 @@ class SamplePanel(QtWidgets.QWidget):
         self.temperature_slider.setTickInterval(25)
         self.temperature_label = QtWidgets.QLabel()
         self.temperature_label.setMinimumWidth(
-            self.temperature_label.fontMetrics().horizontalAdvance("0.00 (greedy)") + 4)
+            self.temperature_label.fontMetrics().horizontalAdvance("0 (greedy)") + 4)
+        self.temperature_label.setAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
         self.temperature_slider.valueChanged.connect(self._show_temperature)
         temperature_tip = ("Temperature τ: the network's probabilities are sharpened (τ < 1) or "
                            "flattened (τ > 1) before drawing; τ = 0 always takes the most "
@@ -55,7 +56,7 @@ class SamplePanel(QtWidgets.QWidget):
         self.temperature_label.setToolTip(temperature_tip)
 
         self.prime = QtWidgets.QLineEdit()
-        self.prime.setPlaceholderText("(empty: start from scratch)")
+        self.prime.setPlaceholderText("(empty: from scratch)")
         self.prime.setToolTip("Text fed to the network first, to set its hidden state; "
                               "it may only use tokens of the vocabulary.")
         self.prime.returnPressed.connect(self.generate)
@@ -89,21 +90,24 @@ class SamplePanel(QtWidgets.QWidget):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
 
+        # One field a row, the button on its own: the panel fits a ~280 px dock.
         controls = QtWidgets.QGridLayout()
-        controls.setHorizontalSpacing(8)
+        controls.setHorizontalSpacing(6)
         controls.setVerticalSpacing(4)
-        controls.addWidget(QtWidgets.QLabel("Temperature τ"), 0, 0)
-        controls.addWidget(self.temperature_slider, 0, 1, 1, 3)
-        controls.addWidget(self.temperature_label, 0, 4)
-        controls.addWidget(QtWidgets.QLabel("Prime"), 1, 0)
-        controls.addWidget(self.prime, 1, 1, 1, 4)
-        controls.addWidget(QtWidgets.QLabel("Length"), 2, 0)
-        controls.addWidget(self.length, 2, 1)
-        controls.addWidget(QtWidgets.QLabel("Seed"), 2, 2, QtCore.Qt.AlignRight)
-        controls.addWidget(self.seed, 2, 3)
-        controls.addWidget(self.button, 2, 4)
+        # The temperature's title and value share a row of their own, so the first column
+        # is only as wide as the short labels below.
+        temperature = QtWidgets.QHBoxLayout()
+        temperature.addWidget(QtWidgets.QLabel("Temperature τ"))
+        temperature.addStretch(1)
+        temperature.addWidget(self.temperature_label)
+        controls.addLayout(temperature, 0, 0, 1, 2)
+        controls.addWidget(self.temperature_slider, 1, 0, 1, 2)
+        for row, (label, field) in enumerate(
+                (("Prime", self.prime), ("Length", self.length), ("Seed", self.seed)), 2):
+            controls.addWidget(QtWidgets.QLabel(label), row, 0)
+            controls.addWidget(field, row, 1)
+        controls.addWidget(self.button, 5, 0, 1, 2)
         controls.setColumnStretch(1, 1)
-        controls.setColumnStretch(3, 1)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
