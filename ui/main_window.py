@@ -325,6 +325,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _lesson_changed(self, rebuilt=True):
         self.setWindowTitle(f"RNN Explorer — {self.preset.name}")
+        # The gated cells' backward heatmap shows ∂L/∂h_t, not a δ_t = ∂L/∂a_t.
+        self.docks["deltas"].setWindowTitle("BPTT deltas δ_t" if self.net.cell == "rnn"
+                                            else "BPTT gradients ∂L/∂h_t")
         for name in self.preset.show if rebuilt else ():
             if name in self.docks:          # the view this demo is about, to the front
                 self.docks[name].show()

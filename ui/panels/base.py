@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 import pyqtgraph as pg
@@ -46,6 +47,43 @@ def centred_ticks(n, most=8):
     return [(k + 0.5, str(k)) for k in range(0, n, step)]
 
 
+def cache_axes(*plots):
+    """Keep the axes of these PlotItems as pictures: a view repaints its axes with every
+    change inside it, and replaying an axis costs more than copying its picture."""
+    for plot in plots:
+        for side in ("left", "bottom", "right", "top"):
+            plot.getAxis(side).setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
+
+
+def set_axis_text(axis, text):
+    """Replace the title of a bottom (or top) axis that has one, without redrawing the axis.
+
+    pyqtgraph's setLabel throws the axis's picture away and lays the plot out again; a title
+    that changes at every step only needs its text replaced and centred again (as the axis
+    centres it). The title's style and its room under the axis stay as setLabel made them.
+    """
+    if text == axis.labelText:
+        return
+    axis.labelText = text
+    axis.label.setHtml(axis.labelString())
+    width = axis.label.boundingRect().width()
+    axis.label.setPos(int(axis.size().width() / 2 - width / 2), axis.label.pos().y())
+
+
+def _change_counter(panel):
+    """A controller listener that counts changes for ``panel`` without keeping it alive (a
+    panel and its controller referring to each other would leave the panel's end to the
+    garbage collector, at any moment)."""
+    ref = weakref.ref(panel)
+
+    def count(event):
+        alive = ref()
+        if alive is not None:
+            alive._changes += 1
+
+    return count
+
+
 class Panel(QtWidgets.QWidget):
     """A view of the controller: built once, then ``refresh()`` updates its items in place.
 
@@ -64,12 +102,32 @@ class Panel(QtWidgets.QWidget):
         self.selection = selection
         self.setToolTip(self.tooltip)
         self.setObjectName(self.name)
+        # The controller tells its listeners after every change: counting them lets a
+        # refresh that would redraw the same picture return at once (see unchanged()).
+        self._changes = 0
+        self._seen = None
+        self._listener = _change_counter(self)
+        ctl.subscribe(self._listener)
 
     def set_controller(self, ctl):
         """Point the panel at another controller (a new lesson), then redraw."""
+        self.ctl.unsubscribe(self._listener)
         self.ctl = ctl
+        ctl.subscribe(self._listener)
+        self._seen = None
         self._bind()
         self.refresh()
+
+    def unchanged(self):
+        """True when nothing the panel shows can have changed since the last refresh that
+        asked: no controller change, the same selection, the same size. (A redraw request
+        often follows the refresh that already showed the change.)"""
+        key = (self._changes, self.selection.unit, self.selection.step, self.width(),
+               self.height())
+        if key == self._seen:
+            return True
+        self._seen = key
+        return False
 
     def _bind(self):
         """Resize items to the controller's shapes (T, H, vocabulary …). Optional."""
@@ -80,6 +138,118 @@ class Panel(QtWidgets.QWidget):
     def export_items(self):
         """(label, pyqtgraph PlotItem or GraphicsScene) pairs that File ▸ Export can save."""
         return []
+
+
+class RichLabel(QtWidgets.QWidget):
+    """A word-wrapped (rich) text label that is cheap to change.
+
+    A QLabel asks every layout around it to redo its geometry on each new text, and lays the
+    text out several times over; a panel's title changes at every step. This label lays its
+    text out once per change and asks for room only when the height it needs changes.
+    """
+
+    def __init__(self, text="", align=QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter,
+                 colour=None, margin=0, rich=None, parent=None):
+        super().__init__(parent)
+        self._doc = QtGui.QTextDocument(self)
+        self._doc.setDocumentMargin(0)
+        self._doc.setUndoRedoEnabled(False)
+        option = QtGui.QTextOption()
+        option.setWrapMode(QtGui.QTextOption.WordWrap)
+        option.setAlignment(QtCore.Qt.Alignment(int(align) & int(QtCore.Qt.AlignHorizontal_Mask)))
+        self._doc.setDefaultTextOption(option)
+        self._align = int(align)
+        self._colour = QtGui.QColor(colour) if colour else None
+        self._margin = margin
+        self._rich = rich               # None: rich text if it looks like it (as a QLabel)
+        self._doc.setDefaultFont(self.font())
+        self._text = None
+        self._height = None             # the height the text needs at the current width
+        self._hints = {}                # width -> height, for the layouts
+        policy = QtWidgets.QSizePolicy(QtWidgets.QSizePolicy.Preferred,
+                                       QtWidgets.QSizePolicy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+        self.setText(text)
+
+    def text(self):
+        return self._text
+
+    def setText(self, text):
+        if text == self._text:
+            return
+        self._text = text
+        if self._rich or (self._rich is None and QtCore.Qt.mightBeRichText(text)):
+            self._doc.setHtml(text)
+        else:
+            self._doc.setPlainText(text)
+        self._hints = {}
+        self._fit()
+        self.update()
+
+    def _layout_at(self, width):
+        """Lay the text out for ``width`` pixels; the height it takes (margins included)."""
+        inner = max(width - 2 * self._margin, 1)
+        if self._doc.textWidth() != inner:
+            self._doc.setTextWidth(inner)
+        return math.ceil(self._doc.size().height()) + 2 * self._margin
+
+    def _fit(self):
+        height = self._layout_at(self.width())
+        if height != self._height:
+            self._height = height
+            self.updateGeometry()
+
+    def hasHeightForWidth(self):
+        return True
+
+    def heightForWidth(self, width):
+        height = self._hints.get(width)
+        if height is None:
+            height = self._hints[width] = self._layout_at(width)
+        return height
+
+    def sizeHint(self):
+        # As a QLabel: the text on one line, up to about 80 characters.
+        self._doc.setTextWidth(-1)
+        width = min(math.ceil(self._doc.idealWidth()),
+                    80 * QtGui.QFontMetrics(self.font()).averageCharWidth())
+        width += 2 * self._margin
+        return QtCore.QSize(width, self.heightForWidth(width))
+
+    def minimumSizeHint(self):
+        # As a QLabel: as narrow as the longest word, as low as one line.
+        self._doc.setTextWidth(0)
+        width = math.ceil(self._doc.size().width()) + 2 * self._margin
+        self._doc.setTextWidth(-1)
+        height = min(math.ceil(self._doc.size().height()) + 2 * self._margin,
+                     self.heightForWidth(self.sizeHint().width()))
+        return QtCore.QSize(width, height)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit()
+
+    def changeEvent(self, event):
+        if event.type() == QtCore.QEvent.FontChange:
+            self._doc.setDefaultFont(self.font())
+            self._hints = {}
+            self._fit()
+        super().changeEvent(event)
+
+    def paintEvent(self, event):
+        height = self._layout_at(self.width())
+        m = self._margin
+        y = m
+        if self._align & QtCore.Qt.AlignVCenter:
+            y = (self.height() - height) / 2 + m
+        elif self._align & QtCore.Qt.AlignBottom:
+            y = self.height() - height + m
+        p = QtGui.QPainter(self)
+        p.setPen(self._colour or self.palette().color(QtGui.QPalette.WindowText))
+        p.translate(m, y)
+        self._doc.drawContents(p, QtCore.QRectF(event.rect()).translated(-m, -y))
+        p.end()
 
 
 class Heatmap(pg.GraphicsLayoutWidget):
@@ -114,10 +284,13 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self.bar = pg.ColorBarItem(colorMap=DIVERGING, interactive=False, width=14)
         self.bar.setImageItem(self.image)
         self.addItem(self.bar)
+        cache_axes(self.plot)
+        self.bar.axis.setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
         self.label = label
         self.on_click = on_click
         self._data = np.zeros((1, 1))
-        self._levels = (-1.0, 1.0)
+        self._shown = None              # a copy of the data drawn last
+        self._levels = None
         self.setMouseTracking(True)
         self.scene().sigMouseMoved.connect(self._hover)
         self.scene().sigMouseClicked.connect(self._click)
@@ -131,10 +304,17 @@ class Heatmap(pg.GraphicsLayoutWidget):
 
     def set_data(self, data, levels, current=None, unit=None):
         """Draw ``data`` (T, n) with colour ``levels`` (lo, hi); frame step ``current``."""
+        levels = (float(levels[0]), float(levels[1]))
+        # Only what changed is redrawn: a new image and colour bar cost more than comparing.
+        if levels != self._levels:
+            self._levels = levels
+            self.bar.setLevels(levels)
+            self._shown = None
+        if self._shown is None or self._shown.shape != data.shape or \
+                not np.array_equal(self._shown, data, equal_nan=True):
+            self._shown = np.array(data, copy=True)
+            self.image.setImage(data, levels=levels, autoLevels=False)
         self._data = data
-        self._levels = levels
-        self.image.setImage(data, levels=levels, autoLevels=False)
-        self.bar.setLevels(levels)
         if current is None:
             self.marker.hide()
         else:

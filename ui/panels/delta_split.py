@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from .base import COLORS, FONT_SIZE, Panel, fmt, nice_limit
+from .base import COLORS, FONT_SIZE, Panel, RichLabel, cache_axes, fmt, nice_limit, set_axis_text
 
 # One colour per source, used for the chart, its header and the caption.
 SOURCE_COLOURS = {"own": COLORS["good"], "future": "#9467bd", "mask": "#8c8c8c",
@@ -31,26 +31,20 @@ class DeltaSplitPanel(Panel):
 
     def __init__(self, ctl, selection, parent=None):
         super().__init__(ctl, selection, parent)
-        self.explanation = QtWidgets.QLabel(self)
-        self.explanation.setWordWrap(True)
-        self.explanation.setAlignment(QtCore.Qt.AlignCenter)
-        self.explanation.setTextFormat(QtCore.Qt.RichText)
-        self.explanation.setMargin(24)
+        # Rich labels that change at every step without laying the panel out again.
+        self.explanation = RichLabel(align=QtCore.Qt.AlignCenter, margin=24, rich=True,
+                                     parent=self)
         font = QtGui.QFont()
         font.setPointSizeF(FONT_SIZE + 3)
         self.explanation.setFont(font)
 
-        self.header = QtWidgets.QLabel(self)
-        self.header.setTextFormat(QtCore.Qt.RichText)
-        self.header.setWordWrap(True)
         small = QtGui.QFont()
         small.setPointSizeF(FONT_SIZE)
+        self.header = RichLabel(rich=True, parent=self)
         self.header.setFont(small)
-        self.caption = QtWidgets.QLabel(self)
-        self.caption.setTextFormat(QtCore.Qt.RichText)
-        self.caption.setWordWrap(True)
+        self.caption = RichLabel(align=QtCore.Qt.AlignTop | QtCore.Qt.AlignLeft, rich=True,
+                                 parent=self)
         self.caption.setFont(small)
-        self.caption.setAlignment(QtCore.Qt.AlignTop | QtCore.Qt.AlignLeft)
 
         self.charts = pg.GraphicsLayoutWidget(self)
         self.charts.setBackground("w")
@@ -82,6 +76,7 @@ class DeltaSplitPanel(Panel):
 
     def _make_chart(self, key):
         plot = pg.PlotItem()
+        cache_axes(plot)
         plot.setMenuEnabled(False)
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
@@ -140,6 +135,7 @@ class DeltaSplitPanel(Panel):
         self._limit = None
         self._scales_seen = object()
         self._rho = None
+        self._widths = {}               # the bars' lengths drawn last, per chart
 
     def _arrange(self):
         """Place the charts: in one row, or (a narrow panel) own + future over mask = δ."""
@@ -218,6 +214,8 @@ class DeltaSplitPanel(Panel):
         return rows
 
     def refresh(self):
+        if self.unchanged():
+            return
         ctl = self.ctl
         t = self.selection.step_for(ctl)
         if not self.shows_charts():
@@ -231,8 +229,12 @@ class DeltaSplitPanel(Panel):
         for key, row in self._rows(t).items():
             if key not in self.chart_keys():
                 continue
-            self.bars[key].setOpts(x0=0.0, y=self._y, height=self._bar_height,
-                                   width=np.nan_to_num(row))
+            widths = np.nan_to_num(row)
+            shown = self._widths.get(key)
+            if shown is None or not np.array_equal(shown, widths):
+                self._widths[key] = widths          # setOpts rebuilds the bars: only if new
+                self.bars[key].setOpts(x0=0.0, y=self._y, height=self._bar_height,
+                                       width=widths)
             self.regions[key].setRegion((j - 0.5, j + 0.5))
             self._set_bottom(key, f"j = {j}: {fmt(float(row[j]))}")
         self._set_text(self.header, self.header_text(t, j))
@@ -258,10 +260,16 @@ class DeltaSplitPanel(Panel):
             self._rho = float(np.abs(ctl.eigenvalues()["W"]).max())
 
     def _set_bottom(self, key, text):
-        if self._texts.get(key) != text:
-            self._texts[key] = text
-            self.plots[key].setLabel("bottom", f"<span style='color:{COLORS['current']}'>"
-                                     f"{text}</span>", **{"font-size": f"{FONT_SIZE}pt"})
+        old = self._texts.get(key)
+        if old == text:
+            return
+        self._texts[key] = text
+        html = f"<span style='color:{COLORS['current']}'>{text}</span>"
+        if old is None:
+            self.plots[key].setLabel("bottom", html, **{"font-size": f"{FONT_SIZE}pt"})
+        else:
+            # The value changes at every step: replace the text, keep the axis's picture.
+            set_axis_text(self.plots[key].getAxis("bottom"), html)
 
     def _set_text(self, label, text):
         if label.text() != text:

@@ -31,6 +31,68 @@ def term(x, digits=3):
     return f"({text})" if text.startswith("−") else text
 
 
+class _Document(QtWidgets.QWidget):
+    """Rich text laid out once per change and painted from its layout.
+
+    A QLabel lays rich text out several times per change (size hints, height for width) and
+    makes every layout around it redo its geometry; this widget sets its own height and
+    leaves the layouts alone.
+    """
+
+    def __init__(self, font, margin, parent=None):
+        super().__init__(parent)
+        self.doc = QtGui.QTextDocument(self)
+        self.doc.setDefaultFont(font)
+        self.doc.setDocumentMargin(margin)
+        self.doc.setUndoRedoEnabled(False)
+        option = self.doc.defaultTextOption()
+        option.setWrapMode(QtGui.QTextOption.WordWrap)      # as a label: whole words only
+        self.doc.setDefaultTextOption(option)
+
+    def set_html(self, html):
+        self.doc.setHtml(html)
+        self.fit(self.width())
+        self.update()
+
+    def fit(self, width):
+        """Wrap the text to ``width`` pixels and take the height it needs."""
+        width = max(int(width), 50)
+        if self.doc.textWidth() != width:
+            self.doc.setTextWidth(width)
+        height = math.ceil(self.doc.size().height())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+
+    def paintEvent(self, event):
+        p = QtGui.QPainter(self)
+        p.fillRect(event.rect(), QtCore.Qt.white)
+        p.setPen(self.palette().color(QtGui.QPalette.WindowText))
+        self.doc.drawContents(p, QtCore.QRectF(event.rect()))
+        p.end()
+
+
+class _Scroll(QtWidgets.QScrollArea):
+    """Scrolls the document when the dock is short; wraps it to the visible width."""
+
+    def __init__(self, view, parent=None):
+        super().__init__(parent)
+        self.setWidget(view)
+        self.setWidgetResizable(False)
+        self.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        viewport = self.viewport()
+        palette = viewport.palette()
+        palette.setColor(viewport.backgroundRole(), QtGui.QColor("#ffffff"))
+        viewport.setPalette(palette)
+        viewport.setAutoFillBackground(True)
+
+    def viewportEvent(self, event):
+        # The viewport narrows when the scroll bar appears: wrap the text again.
+        if event.type() == QtCore.QEvent.Resize:
+            self.widget().fit(event.size().width())
+        return super().viewportEvent(event)
+
+
 def _esc(text):
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -44,33 +106,32 @@ class EquationPanel(Panel):
 
     def __init__(self, ctl, selection, parent=None):
         super().__init__(ctl, selection, parent)
-        self.label = QtWidgets.QLabel(self)
-        self.label.setTextFormat(QtCore.Qt.RichText)
-        self.label.setWordWrap(True)
-        self.label.setAlignment(QtCore.Qt.AlignTop | QtCore.Qt.AlignLeft)
-        self.label.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
         font = QtGui.QFont()
         font.setPointSizeF(FONT_SIZE + 2)
-        self.label.setFont(font)
-        self.label.setMargin(6)
-        self.label.setToolTip(self.tooltip)
-        scroll = QtWidgets.QScrollArea(self)
-        scroll.setWidget(self.label)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
-        scroll.setStyleSheet("QScrollArea, QLabel { background: white; }")
+        self.view = _Document(font, margin=6, parent=self)
+        self.view.setToolTip(self.tooltip)
+        self.scroll = _Scroll(self.view, self)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(scroll)
+        layout.addWidget(self.scroll)
+        copy = QtWidgets.QAction("Copy the equations as text", self)
+        copy.triggered.connect(self._copy)
+        self.view.addAction(copy)
+        self.view.setContextMenuPolicy(QtCore.Qt.ActionsContextMenu)
         self._html = ""
         self._bind()
         self.refresh()
 
     def refresh(self):
+        if self.unchanged():
+            return
         html = self.html()
-        if html != self._html:          # setText relayouts: skip it when nothing changed
+        if html != self._html:          # a new layout costs: skip it when nothing changed
             self._html = html
-            self.label.setText(html)
+            self.view.set_html(html)
+
+    def _copy(self):
+        QtWidgets.QApplication.clipboard().setText(self.plain_text())
 
     def plain_text(self):
         """What the panel shows, without the markup (for tests and copying)."""

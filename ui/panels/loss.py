@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from .base import COLORS, FONT_SIZE, Panel, fmt
+from .base import COLORS, FONT_SIZE, Panel, cache_axes, fmt
 from .output import LABEL_STYLE, title_label, token_label
 
 RAW_COLOR = "#8fbfe0"
@@ -84,6 +84,7 @@ def _power_text(m, k):
 def _plot_widget():
     widget = pg.PlotWidget()
     plot = widget.getPlotItem()
+    cache_axes(plot)
     plot.setMenuEnabled(False)
     plot.hideButtons()
     plot.showGrid(x=False, y=True, alpha=0.25)
@@ -109,7 +110,9 @@ class LossPanel(Panel):
         self.step_plot.setLabel("bottom", "time step t", **LABEL_STYLE)
         self.step_bars = pg.BarGraphItem(x=[0], height=[0], width=0.8, brush=COLORS["forward"])
         self.step_plot.addItem(self.step_bars)
-        self._pen = pg.mkPen("#404040", width=1)
+        # Made once: pens and brushes from colour names cost more than the bars themselves.
+        self._pens = {True: pg.mkPen("#404040", width=1), False: pg.mkPen(None)}
+        self._brushes = {True: pg.mkBrush(COLORS["current"]), False: pg.mkBrush(COLORS["forward"])}
         chance_pen = pg.mkPen(COLORS["muted"], width=2, style=QtCore.Qt.DashLine)
         self.step_chance = pg.InfiniteLine(angle=0, pen=chance_pen)
         self.step_chance.setZValue(10)          # over the bars: most sit near chance at first
@@ -188,10 +191,13 @@ class LossPanel(Panel):
         self._step_top = round_up(1.5 * self._chance)
         self.step_plot.setYRange(0, self._step_top, padding=0)
         self._hist_key = None
+        self._bars_key = None
 
     # ----------------------------------------------------------------- refresh
 
     def refresh(self):
+        if self.unchanged():
+            return
         self._refresh_steps()
         self._refresh_history()
 
@@ -200,10 +206,14 @@ class LossPanel(Panel):
         loss = ctl.trace.loss
         done = ~np.isnan(loss)
         current = ctl.current
-        brushes = [COLORS["current"] if t == current else COLORS["forward"] for t in self._x]
-        pens = [self._pen if d else None for d in done]
-        self.step_bars.setOpts(x=self._x, height=np.where(done, loss, 0.0), width=0.8,
-                               brushes=brushes, pens=pens)
+        heights = np.where(done, loss, 0.0)
+        key = (heights.tobytes(), done.tobytes(), current)
+        if key != self._bars_key:           # the bars' picture is rebuilt on every setOpts
+            self._bars_key = key
+            brushes = [self._brushes[t == current] for t in range(len(heights))]
+            pens = [self._pens[d] for d in done.tolist()]
+            self.step_bars.setOpts(x=self._x, height=heights, width=0.8, brushes=brushes,
+                                   pens=pens)
         if done.any():
             # Only ever grows within a lesson, so the bars of consecutive frames compare.
             highest = float(np.max(loss[done]))

@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from .base import COLORS, FONT_SIZE, Panel, fmt
+from .base import COLORS, FONT_SIZE, Panel, RichLabel, cache_axes, fmt
 
 # Above this many tokens the panel shows the most likely ones (and the target), sorted.
 MAX_BARS = 24
@@ -19,10 +19,10 @@ LABEL_STYLE = {"font-size": f"{FONT_SIZE}pt"}
 def title_label():
     """A plot's title above it: wraps in a narrow dock instead of widening the plot (a
     pyqtgraph title keeps its whole width and pushes the plot out of the panel)."""
-    label = QtWidgets.QLabel()
-    label.setWordWrap(True)
-    label.setAlignment(QtCore.Qt.AlignCenter)
-    label.setStyleSheet(f"font-size: {FONT_SIZE}pt; color: {COLORS['text']};")
+    label = RichLabel(align=QtCore.Qt.AlignCenter, colour=COLORS["text"])
+    font = label.font()
+    font.setPointSizeF(FONT_SIZE)
+    label.setFont(font)
     return label
 
 
@@ -52,6 +52,8 @@ class TokenAxis(pg.AxisItem):
         super().__init__("bottom")
         self._labels = []           # (x, text)
         self.vertical = False
+        self._height = None
+        self._sizes = {}            # (font, text) -> the size the base class would measure
 
     def set_labels(self, labels, vertical):
         self._labels = list(labels)
@@ -62,28 +64,57 @@ class TokenAxis(pg.AxisItem):
             metrics = QtGui.QFontMetrics(font)
             longest = max((metrics.horizontalAdvance(t) for _, t in self._labels), default=0)
             label = self.label.boundingRect().height() if self.label.isVisible() else 0
-            self.setHeight(int(longest + 14 + label))
+            height = int(longest + 14 + label)
         else:
-            self.setHeight(None)
+            height = None
+        if height != self._height:           # a new height lays the plot out again
+            self._height = height
+            self.setHeight(height)
         self.picture = None
         self.update()
 
     def generateDrawSpecs(self, p):
-        specs = super().generateDrawSpecs(p)
-        if not self.vertical or specs is None:
-            return specs
-        axis_spec, tick_specs, _ = specs
-        # Upright labels are placed by hand: the base class measures them lying down and
-        # would drop those whose horizontal width overlaps a neighbour.
+        # The labels change with every step, and the base class's general case costs about a
+        # millisecond: the axis line, the ticks and the labels (as the base class places
+        # them; upright ones by hand) are worked out here, with the labels' sizes cached.
         bounds = self.mapRectFromParent(self.geometry())
         lo, hi = self.range
-        top = max(0, self.style["tickLength"]) + 4
-        texts = []
+        width = bounds.width()
+        if hi <= lo or width <= 0:
+            return None
+        if self.style["tickFont"] is not None:
+            p.setFont(self.style["tickFont"])
+        scale = width / (hi - lo)
+        top = bounds.top()
+        axis_spec = (self.pen(), QtCore.QPointF(bounds.left() - 1, top + 1),
+                     QtCore.QPointF(bounds.right() + 1, top + 1))
+        tick_pen = self.tickPen()
+        tick_length = self.style["tickLength"]
+        offset = max(0, tick_length) + self.style["tickTextOffset"][1]
+        flags = QtCore.Qt.AlignHCenter | QtCore.Qt.AlignTop | QtCore.Qt.TextDontClip
+        outer = self.boundingRect()
+        font = p.font().key()
+        ticks, texts, tallest = [], [], 0.0
         for x, text in self._labels:
-            if lo <= x <= hi and hi > lo:
-                px = bounds.left() + (x - lo) / (hi - lo) * bounds.width()
-                texts.append((px, top, text))
-        return axis_spec, tick_specs, texts
+            px = (x - lo) * scale
+            if px < 0 or px > width:
+                continue
+            ticks.append((tick_pen, QtCore.QPointF(px, top),
+                          QtCore.QPointF(px, top + tick_length)))
+            if self.vertical:
+                texts.append((px, max(0, tick_length) + 4, text))
+                continue
+            size = self._sizes.get((font, text))
+            if size is None:
+                br = p.boundingRect(QtCore.QRectF(0, 0, 100, 100), QtCore.Qt.AlignCenter, text)
+                size = self._sizes[(font, text)] = (br.width(), br.height() * 0.8)
+            rect = QtCore.QRectF(px - size[0] / 2, top + offset, size[0], size[1])
+            if outer & rect == rect:
+                texts.append((rect, flags, text))
+                tallest = max(tallest, size[1])
+        if not self.vertical:
+            self._updateMaxTextSize(tallest)
+        return axis_spec, ticks, texts
 
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
         if not self.vertical:
@@ -116,6 +147,7 @@ class OutputPanel(Panel):
         self.axis = TokenAxis()
         self.plot_widget = pg.PlotWidget(axisItems={"bottom": self.axis})
         self.plot = self.plot_widget.getPlotItem()
+        cache_axes(self.plot)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
@@ -125,6 +157,9 @@ class OutputPanel(Panel):
         self.plot.setYRange(0, 1.1, padding=0)
         self.plot.getAxis("left").setTicks([[(v, f"{v:g}") for v in (0, 0.2, 0.4, 0.6, 0.8, 1)]])
         self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.75, brush=COLORS["forward"])
+        # Made once: the target's bar is green, the top one framed.
+        self._brushes = {True: pg.mkBrush(COLORS["target"]), False: pg.mkBrush(COLORS["forward"])}
+        self._pens = {True: pg.mkPen("#000000", width=3), False: pg.mkPen(None)}
         self.plot.addItem(self.bars)
         # The chance level: what a model that knows nothing would give every token.
         self.uniform = pg.InfiniteLine(angle=0, pen=pg.mkPen(COLORS["muted"], width=2,
@@ -170,12 +205,16 @@ class OutputPanel(Panel):
         self._shown = np.arange(min(self._n, O))
         self._heights = np.zeros(len(self._shown))
         self._labels_key = None
+        self._bars_key = None
+        self._n_shown = None
         self._step = None
         self.uniform.setValue(1.0 / O)
         self.plot.setXRange(-0.6, self._n - 0.4, padding=0)
         self.plot.setLabel("bottom", "next token", **LABEL_STYLE)
 
     def refresh(self):
+        if self.unchanged():
+            return
         ctl = self.ctl
         t = self.selection.step_for(ctl)
         self._step = t
@@ -196,12 +235,16 @@ class OutputPanel(Panel):
         heights = probs[shown]
         self._heights = heights
         x = np.arange(len(shown))
-        self.plot.setXRange(-0.6, len(shown) - 0.4, padding=0)
+        if len(shown) != self._n_shown:         # a new range redraws the axes: only if needed
+            self._n_shown = len(shown)
+            self.plot.setXRange(-0.6, len(shown) - 0.4, padding=0)
         top = int(np.argmax(probs))
-        brushes = [pg.mkBrush(COLORS["target"] if i == target else COLORS["forward"])
-                   for i in shown]
-        pens = [pg.mkPen("#000000", width=3) if i == top else pg.mkPen(None) for i in shown]
-        self.bars.setOpts(x=x, height=heights, width=0.75, brushes=brushes, pens=pens)
+        bars_key = (shown.tobytes(), heights.tobytes(), target, top)
+        if bars_key != self._bars_key:          # the bars' picture is rebuilt on every setOpts
+            self._bars_key = bars_key
+            brushes = [self._brushes[i == target] for i in shown]
+            pens = [self._pens[i == top] for i in shown]
+            self.bars.setOpts(x=x, height=heights, width=0.75, brushes=brushes, pens=pens)
         key = tuple(shown.tolist())
         if key != self._labels_key:
             self._labels_key = key

@@ -85,6 +85,7 @@ class _Strip(QtWidgets.QWidget):
         self.panel = panel
         self._layout = layout
         self.cell_w = 0
+        self._tiles = {}                # the cells' pictures, by what they show
         self.setMouseTracking(True)
         self.setFixedHeight(layout.height)
 
@@ -104,42 +105,66 @@ class _Strip(QtWidgets.QWidget):
             self.panel.click_step(t)
 
     def paintEvent(self, event):
-        panel, lay, w = self.panel, self._layout, self.cell_w
+        # Each cell is painted once into a picture kept for as long as what it shows stays the
+        # same: a step changes one or two cells of the ~30 on screen.
+        panel, w = self.panel, self.cell_w
         cells = panel._cells
-        p = QtGui.QPainter(self)
-        p.setRenderHint(QtGui.QPainter.Antialiasing, False)
         first = max(0, int(event.rect().left() // w))
         last = min(len(cells), int(event.rect().right() // w) + 1)
+        frames = {}
+        for t, colour, style in panel._frames:
+            frames.setdefault(t, []).append((colour, int(style)))
+        ratio = self.devicePixelRatioF()
+        background = self.palette().color(self.backgroundRole())
+        style = (w, self._layout.height, panel.big_font.key(), ratio, background.rgba())
+        if len(self._tiles) > 4 * max(len(cells), 1):
+            self._tiles.clear()
+        p = QtGui.QPainter(self)
+        for t in range(first, last):
+            cell = cells[t]
+            key = (style, cell["key"], tuple(frames.get(t, ())))
+            pixmap = self._tiles.get(key)
+            if pixmap is None:
+                pixmap = self._tiles[key] = self._paint_cell(cell, frames.get(t, ()), ratio,
+                                                             background)
+            p.drawPixmap(t * w, 0, pixmap)
+        p.end()
+
+    def _paint_cell(self, c, frames, ratio, background):
+        panel, lay, w = self.panel, self._layout, self.cell_w
+        pixmap = QtGui.QPixmap(int(math.ceil(w * ratio)), int(math.ceil(lay.height * ratio)))
+        pixmap.setDevicePixelRatio(ratio)
+        pixmap.fill(background)
+        p = QtGui.QPainter(pixmap)
+        p.setRenderHint(QtGui.QPainter.Antialiasing, False)
         text_pen = QtGui.QPen(QtGui.QColor(COLORS["text"]))
         muted_pen = QtGui.QPen(QtGui.QColor(COLORS["muted"]))
         good_pen = QtGui.QPen(QtGui.QColor(COLORS["good"]))
-        grid_pen = QtGui.QPen(QtGui.QColor("#c8c8c8"))
         body_top = lay.tops["x"][0]
-        for t in range(first, last):
-            c = cells[t]
-            x0 = t * w
-            p.fillRect(QtCore.QRect(x0, body_top, w, lay.height - body_top - 4), c["color"])
-            p.setPen(grid_pen)
-            p.drawLine(x0 + w, body_top, x0 + w, lay.height - 4)
-            for key, font, pen in (("t", lay.index_font, muted_pen),
-                                   ("x", panel.big_font, text_pen),
-                                   ("y", lay.small, good_pen),
-                                   ("pred", lay.small, good_pen if c["correct"] else text_pen),
-                                   ("p", lay.small, text_pen), ("loss", lay.small, text_pen)):
-                top, h = lay.tops[key]
-                p.setFont(font)
-                p.setPen(pen)
-                p.drawText(QtCore.QRect(x0 + 2, top, w - 4, h), QtCore.Qt.AlignCenter, c[key])
-        # Frames last, so that neighbouring cells do not paint over them.
         height = lay.height - body_top - 4
-        for t, colour, style in panel._frames:
-            if first <= t < last:
-                pen = QtGui.QPen(QtGui.QColor(colour), 4, style)
-                pen.setJoinStyle(QtCore.Qt.MiterJoin)
-                p.setPen(pen)
-                p.setBrush(QtCore.Qt.NoBrush)
-                p.drawRect(QtCore.QRect(t * w + 2, body_top + 1, w - 4, height - 2))
+        if c["t"] != "0":
+            # The previous cell's right edge; its fill hides all but the bottom pixel.
+            p.setPen(QtGui.QPen(QtGui.QColor("#c8c8c8")))
+            p.drawLine(0, body_top, 0, lay.height - 4)
+        p.fillRect(QtCore.QRect(0, body_top, w, height), c["color"])
+        for key, font, pen in (("t", lay.index_font, muted_pen),
+                               ("x", panel.big_font, text_pen),
+                               ("y", lay.small, good_pen),
+                               ("pred", lay.small, good_pen if c["correct"] else text_pen),
+                               ("p", lay.small, text_pen), ("loss", lay.small, text_pen)):
+            top, h = lay.tops[key]
+            p.setFont(font)
+            p.setPen(pen)
+            p.drawText(QtCore.QRect(2, top, w - 4, h), QtCore.Qt.AlignCenter, c[key])
+        # Frames last, over the cell.
+        for colour, style in frames:
+            pen = QtGui.QPen(QtGui.QColor(colour), 4, QtCore.Qt.PenStyle(style))
+            pen.setJoinStyle(QtCore.Qt.MiterJoin)
+            p.setPen(pen)
+            p.setBrush(QtCore.Qt.NoBrush)
+            p.drawRect(QtCore.QRect(2, body_top + 1, w - 4, height - 2))
         p.end()
+        return pixmap
 
 
 class _Legend(QtWidgets.QWidget):
@@ -153,6 +178,8 @@ class _Legend(QtWidgets.QWidget):
         self.font_ = _font(11 / FONT_SIZE)
         self.line_h = QtGui.QFontMetrics(self.font_).height() + 10
         self.setFixedHeight(self.line_h)
+        self._key = None
+        self._picture = None
 
     def _texts(self):
         return ("loss L_t:  0", f"{fmt(self.panel.loss_max, 2)}   (| = ln V, a uniform guess)")
@@ -177,7 +204,22 @@ class _Legend(QtWidgets.QWidget):
             self.setFixedHeight(lines * self.line_h)
 
     def paintEvent(self, event):
+        # The legend changes only with the lesson and the width: its picture is kept.
+        ratio = self.devicePixelRatioF()
+        background = self.palette().color(self.backgroundRole())
+        key = (self.width(), self.height(), ratio, background.rgba(), self._texts())
+        if key != self._key:
+            self._key = key
+            self._picture = QtGui.QPixmap(int(math.ceil(self.width() * ratio)),
+                                          int(math.ceil(self.height() * ratio)))
+            self._picture.setDevicePixelRatio(ratio)
+            self._picture.fill(background)
+            self._paint(QtGui.QPainter(self._picture))
         p = QtGui.QPainter(self)
+        p.drawPixmap(0, 0, self._picture)
+        p.end()
+
+    def _paint(self, p):
         p.setFont(self.font_)
         fm = p.fontMetrics()
         h = self.line_h
@@ -274,6 +316,9 @@ class SequencePanel(Panel):
         self.loss_max = 1.5 * math.log(V) if V > 1 else 1.0
         self._lut = [QtGui.QColor(c) for c in LOSS_MAP.getLookupTable(nPts=256, mode="qcolor")]
         self._shown = {}                 # token id -> elided display text (cache)
+        self._cell_cache = {}            # what a step's cell shows, by its numbers
+        self._drawn = None               # the cells and frames painted last
+        self.legend.update()
         # Word tokens are long: a smaller (still bold) font fits more of each word.
         words = ctl.vocab is not None and max(len(tok) for tok in ctl.vocab.tokens) > 3
         self.big_font = _font(1.3 if words else 1.6, bold=True)
@@ -332,6 +377,8 @@ class SequencePanel(Panel):
     # ----------------------------------------------------------------- refresh
 
     def refresh(self):
+        if self.unchanged():
+            return
         ctl = self.ctl
         if len(self._cells) != ctl.T or self.strip.width() != self.strip.cell_w * ctl.T:
             self._fit()
@@ -343,23 +390,35 @@ class SequencePanel(Panel):
         small = QtGui.QFontMetrics(self._layout.small)
         cells = []
         scale = 255.0 / self.loss_max
+        cache = self._cell_cache
+        if len(cache) > 4 * ctl.T:
+            cache.clear()
         for t in range(ctl.T):
             done = top[t] >= 0
             L = float(loss[t])
-            if done and math.isfinite(L):
-                color = self._lut[min(255, max(0, int(L * scale)))]
-            else:
-                color = NOT_COMPUTED
-            cells.append({
-                "t": str(t),
-                "x": self._token(inputs[t], big, width),
-                "y": self._token(targets[t], small, width),
-                "pred": self._token(top[t], small, width) if done else "·",
-                "p": fmt(float(prob[t]), 2) if done else "·",
-                "loss": fmt(L, 2) if done else "·",
-                "correct": bool(done and top[t] == targets[t]),
-                "color": color,
-            })
+            # What the cell shows depends on these alone: unchanged cells are reused.
+            key = (t, int(inputs[t]), int(targets[t]), int(top[t]),
+                   float(prob[t]) if done else None, L if done and L == L else None, width)
+            cell = cache.get(key)
+            if cell is None:
+                if done and math.isfinite(L):
+                    color = self._lut[min(255, max(0, int(L * scale)))]
+                else:
+                    color = NOT_COMPUTED
+                cell = {
+                    "t": str(t),
+                    "x": self._token(inputs[t], big, width),
+                    "y": self._token(targets[t], small, width),
+                    "pred": self._token(top[t], small, width) if done else "·",
+                    "p": fmt(float(prob[t]), 2) if done else "·",
+                    "loss": fmt(L, 2) if done else "·",
+                    "correct": bool(done and top[t] == targets[t]),
+                    "color": color,
+                }
+                cell["key"] = (cell["t"], cell["x"], cell["y"], cell["pred"], cell["p"],
+                               cell["loss"], cell["correct"], color.rgba())
+                cache[key] = cell
+            cells.append(cell)
         self._cells = cells
         self._frames = []
         if ctl.current is not None and ctl.phase != "update":
@@ -369,8 +428,11 @@ class SequencePanel(Panel):
         if chosen is not None and 0 <= chosen < ctl.T:
             self._frames.append((chosen, COLORS["current"], QtCore.Qt.DashLine))
         self._keep_in_view()
-        self.strip.update()
-        self.legend.update()
+        # Repaint only when a cell or a frame changed (the legend changes with the lesson).
+        shown = (tuple(map(id, cells)), tuple(self._frames))
+        if shown != self._drawn:
+            self._drawn = shown
+            self.strip.update()
 
     def _keep_in_view(self, force=False):
         """Scroll so that the step being looked at stays visible (only when it changes)."""

@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtWidgets
 
-from .base import COLORS, Heatmap, Panel, fmt, nice_limit
+from .base import COLORS, Heatmap, Panel, cache_axes, fmt, nice_limit
 
 
 class HiddenPanel(Panel):
@@ -36,6 +36,8 @@ class HiddenPanel(Panel):
         return (-self._limit, self._limit)
 
     def refresh(self):
+        if self.unchanged():
+            return
         data = self.ctl.hidden
         self.heatmap.set_data(data, self._levels(data), self.ctl.current, self.selection.unit)
 
@@ -69,6 +71,7 @@ class DeltaPanel(Panel):
         self.norm_bars = pg.BarGraphItem(x=[0], height=[0], width=0.8,
                                          brush=COLORS["backward"], pen=None)
         self.norm_plot.addItem(self.norm_bars)
+        cache_axes(self.norm_plot.getPlotItem())
         self.norm_plot.setMaximumHeight(150)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -84,18 +87,27 @@ class DeltaPanel(Panel):
                                    else "unit (∂L/∂h_t)")
         self.norm_plot.setXRange(-0.5, T - 0.5, padding=0.01)
         self._x = np.arange(T)
+        self._heights = None
+        self._top = None
 
     def refresh(self):
+        if self.unchanged():
+            return
         ctl = self.ctl
         scales = ctl.scales
         key = "delta" if ctl.net.cell == "rnn" else "dh"
         limit = nice_limit(scales[key]) if scales else 1.0
         current = ctl.current if ctl.phase != "forward" and ctl.position > ctl.T else None
         self.heatmap.set_data(ctl.deltas, (-limit, limit), current, self.selection.unit)
-        norms = ctl.delta_norms()
-        self.norm_bars.setOpts(x=self._x, height=np.nan_to_num(norms, nan=0.0), width=0.8)
+        heights = np.nan_to_num(ctl.delta_norms(), nan=0.0)
+        # The bars and the axis are rebuilt only when they change (most steps add one bar).
+        if not np.array_equal(heights, self._heights):
+            self._heights = heights
+            self.norm_bars.setOpts(x=self._x, height=heights, width=0.8)
         top = nice_limit(scales[key] * np.sqrt(ctl.net.hidden_size)) if scales else 1.0
-        self.norm_plot.setYRange(0, top, padding=0.02)
+        if top != self._top:
+            self._top = top
+            self.norm_plot.setYRange(0, top, padding=0.02)
 
     def _label(self, t, k, value):
         name = "δ" if self.ctl.net.cell == "rnn" else "∂L/∂h"

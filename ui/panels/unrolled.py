@@ -43,12 +43,23 @@ class UnrolledPanel(Panel):
         self.f_small = _font(11)
         self.f_sub = _font(9)
         self.f_node = _font(FONT_SIZE + 1, bold=True)
+        self._fonts = {"node": self.f_node, "sub": self.f_sub, "small": self.f_small}
+        self._metrics = None            # font metrics for the node size in use
+        self._tiles = {}                # column pictures by the groups they show
+        self._overview_key = None
+        self._groups = {}               # groups' drawing commands by what they show
+        self._style = None              # the geometry the pictures were made for
+        self._x0 = 0
         self._bind()
         self.refresh()
 
     # ----------------------------------------------------------------- state
 
     def _bind(self):
+        # A new lesson: other tokens, cell and sizes.
+        self._tiles.clear()
+        self._groups.clear()
+        self._drawn = None
         self._scales_seen = None
         self._ref = 1.0
         T = self.ctl.T
@@ -59,6 +70,8 @@ class UnrolledPanel(Panel):
         self.clipped = False
 
     def refresh(self):
+        if self.unchanged():
+            return
         ctl, tr = self.ctl, self.ctl.trace
         if len(self.fwd_done) != ctl.T:
             self._bind()
@@ -81,7 +94,13 @@ class UnrolledPanel(Panel):
                                        >= self.MAX_WIDTH))
         self.current = ctl.current
         self.focus = self.selection.step_for(ctl)
-        self.update()
+        # Repaint only when the picture changes (a redraw request often follows a refresh).
+        shown = (self.phase, self.current, self.focus, self.clipped, self._ref, ctl.truncate,
+                 self.fwd_done.tobytes(), self.bwd_done.tobytes(), self.own_norm.tobytes(),
+                 self.future_norm.tobytes(), tr.loss.tobytes(), np.asarray(ctl.inputs).tobytes())
+        if shown != self._drawn:
+            self._drawn = shown
+            self.update()
 
     def arrow_width(self, norm):
         """The drawn width of a gradient arrow carrying a gradient of norm ``norm``."""
@@ -126,63 +145,315 @@ class UnrolledPanel(Panel):
         overview = 22 if (first > 0 or last < T) else 0
         top, bottom = header + 6, self.height() - overview - 6
         area = bottom - top
-        cw = self.width() / columns
+        # Whole-pixel columns, centred: a column's picture is then the same wherever the
+        # window of steps puts it, so it can be drawn once and reused (see paintEvent).
+        cw = max(int(self.width() // columns), 1)
+        self._x0 = (self.width() - cw * columns) // 2
         r = max(11.0, min(cw * 0.26, area * 0.1, 24.0))
         rows = {"o": top + area * 0.2, "h": top + area * 0.55, "x": top + area * 0.86}
         return first, last, cw, r, rows, header, overview
 
     def column_x(self, t, first, cw):
         """Centre x of step t's column (t = first − 1 is the h0 / '…' column)."""
-        return (t - first + 1.5) * cw
+        return self._x0 + (t - first + 1.5) * cw
 
     def step_at(self, x):
         first, last, cw, *_ = self._geometry()
-        t = int(x // cw) - 1 + first
+        t = int((x - self._x0) // cw) - 1 + first
         return t if first <= t < last else None
 
     # ----------------------------------------------------------------- painting
+    #
+    # The picture is made of groups of drawing commands (arrows, nodes, texts): a step's
+    # forward picture, its gradient arrows, the focus band, the h0 and '…' columns. A group's
+    # commands are worked out once, relative to its own column, and kept by what it shows.
+    # The picture is cut into one tile per column; a tile is painted once for the groups that
+    # reach into it and then reused, so a step repaints only the few columns that changed,
+    # however many steps are on screen.
+
+    MAX_TILES = 600          # cached column pictures (a few windows' worth)
 
     def paintEvent(self, event):
         p = QtGui.QPainter(self)
-        p.setRenderHint(QtGui.QPainter.Antialiasing, True)
         p.fillRect(self.rect(), QtGui.QColor("#ffffff"))
         first, last, cw, r, rows, header, overview = self._geometry()
-        T = self.ctl.T
         backward = self.phase != "forward"
         # The node labels follow the node size, so that a short panel stays legible.
-        self.f_node.setPointSizeF(max(9.0, min(FONT_SIZE + 1.0, r * 0.62)))
+        size = max(9.0, min(FONT_SIZE + 1.0, r * 0.62))
+        if size != self.f_node.pointSizeF() or self._metrics is None:
+            self.f_node.setPointSizeF(size)
+            self._metrics = {"node": QtGui.QFontMetrics(self.f_node),
+                             "sub": QtGui.QFontMetrics(self.f_sub),
+                             "small": QtGui.QFontMetrics(self.f_small)}
+            self._widths = {}
+        ratio = self.devicePixelRatioF()
+        style = (cw, r, rows["o"], rows["h"], rows["x"], header, self.height(), overview,
+                 self.compact(), size, ratio)
+        if style != self._style or len(self._tiles) > self.MAX_TILES:
+            self._style = style
+            self._tiles.clear()
+            self._groups.clear()
+        self._geo = (cw, r, rows, header, overview)
+        self._paint_tiles(p, first, last, cw, backward, ratio)
+        self._paint_matrix_names(p, first, cw, r, rows)
         self._paint_header(p)
-        # The focus column gets a light band in the phase's colour.
-        if first <= self.focus < last and self.current is not None:
-            band = QtGui.QColor(COLORS["backward"] if backward else COLORS["forward"])
-            band.setAlpha(28)
-            x = self.column_x(self.focus, first, cw)
-            p.fillRect(QtCore.QRectF(x - cw / 2 + 2, header, cw - 4, self.height() - header
-                                     - overview - 2), band)
-        # The h0 column (or '…' for steps off to the left).
-        x_left = self.column_x(first - 1, first, cw)
-        if first == 0:
-            self._node(p, x_left, rows["h"], r, "h", "−1", "done", circle=True,
-                       backward=backward)
-            p.setFont(self.f_sub)
-            p.setPen(QtGui.QColor(COLORS["muted"]))
-            p.drawText(QtCore.QRectF(x_left - cw / 2, rows["h"] + r + 2, cw, 18),
-                       QtCore.Qt.AlignHCenter, "h0")
-        else:
-            self._dots(p, x_left, rows["h"])
-        if last < T:
-            self._dots(p, self.column_x(last, first, cw), rows["h"])
-        for t in range(first, last):
-            self._paint_step(p, t, first, cw, r, rows, backward)
-        if last < T:
-            self._paint_exit(p, last, first, cw, r, rows, backward)
         if backward:
-            for t in range(first, last):
-                self._paint_gradients(p, t, first, cw, r, rows)
             self._paint_truncation(p, first, last, cw, r, rows, header)
         if overview:
             self._paint_overview(p, first, last, overview)
         p.end()
+
+    def _paint_matrix_names(self, p, first, cw, r, rows):
+        """U, V and W beside the first column's arrows (on top: the column changes)."""
+        x = self.column_x(first, first, cw)
+        p.setFont(self.f_small)
+        p.setPen(QtGui.QColor(COLORS["muted"]))
+        p.drawText(QtCore.QPointF(x - r * 0.2 - 14, (rows["x"] + rows["h"]) / 2 + 4), "U")
+        p.drawText(QtCore.QPointF(x - r * 0.2 - 14, (rows["h"] + rows["o"]) / 2 + 4), "V")
+        p.drawText(QtCore.QPointF(x - cw / 2 - 6, rows["h"] - 8), "W")
+
+    def _column_groups(self, first, last, backward):
+        """Per column (the h0 / '…' column first): its groups as (order, step, key)."""
+        T = self.ctl.T
+        columns = [[] for _ in range(last - first + 1 + (1 if last < T else 0))]
+        # Painting order: band, h0 / '…', per step the arrow in and its picture, gradients.
+        if first <= self.focus < last and self.current is not None:
+            columns[self.focus - first + 1].append(((0, 0), self.focus, ("band", backward)))
+        columns[0].append(((1, 0), first - 1, ("h0", backward) if first == 0 else ("dots",)))
+        if last < T:
+            columns[-1].append(((1, 0), last, ("dots",)))
+        for t in range(first, last + 1 if last < T else last):
+            # The arrow into the step (for t = last: into the steps off to the right).
+            colour = self._forward_colour(self.step_state(t), backward)
+            columns[t - first + 1].append(((2, t, 0), t, ("in",) + colour))
+            if t < last:
+                columns[t - first + 1].append(((2, t, 1), t, self._forward_key(t, backward)))
+        if backward:
+            for t in range(first, last):
+                key = self._gradient_key(t)
+                if key is not None:
+                    columns[t - first + 1].append(((4, t), t, key))
+        return columns
+
+    def _forward_key(self, t, backward):
+        ctl = self.ctl
+        loss = float(ctl.trace.loss[t])
+        return ("forward", t, self.step_state(t), backward, bool(backward and self.bwd_done[t]),
+                int(ctl.inputs[t]), fmt(loss, 2) if math.isfinite(loss) else None)
+
+    def _gradient_key(self, t):
+        own, future = self.gradient_arrows(t)
+        if own is None:
+            return None
+        return ("gradient", own, future, t == self.focus)
+
+    def _group(self, t, key):
+        """The group's picture (transparent, from x = left), drawn relative to the left edge
+        of step t's column, and its horizontal extent."""
+        group = self._groups.get(key)       # relative: the same wherever the column is
+        if group is None:
+            cw = self._geo[0]
+            out = []
+            self._group_commands(out, t, key, lambda s: (s - t + 0.5) * cw)
+            lo = min((lo for lo, _hi, _c in out), default=0.0)
+            hi = max((hi for _lo, hi, _c in out), default=0.0)
+            # Painted once: a tile is then put together from a few pictures.
+            left = math.floor(lo)
+            ratio = self.devicePixelRatioF()
+            pixmap = QtGui.QPixmap(max(int(math.ceil((math.ceil(hi) - left) * ratio)), 1),
+                                   int(math.ceil(self.height() * ratio)))
+            pixmap.setDevicePixelRatio(ratio)
+            pixmap.fill(QtCore.Qt.transparent)
+            q = QtGui.QPainter(pixmap)
+            q.setRenderHint(QtGui.QPainter.Antialiasing, True)
+            q.translate(-left, 0)
+            for _lo, _hi, command in out:
+                self._draw(q, command)
+            q.end()
+            group = self._groups[key] = ((pixmap, left), lo, hi)
+        return group
+
+    def _paint_tiles(self, p, first, last, cw, backward, ratio):
+        # Per column: its groups with their pictures and extents.
+        columns = [[(order, key) + self._group(t, key) for order, t, key in column]
+                   for column in self._column_groups(first, last, backward)]
+        n = len(columns)
+        x0, height = self._x0, self.height()
+        for c in range(n):
+            # The groups of this column and its neighbours that reach into it.
+            parts = []
+            for d in (-1, 0, 1):
+                if 0 <= c + d < n:
+                    shift = d * cw
+                    for order, key, picture, lo, hi in columns[c + d]:
+                        if lo + shift < cw and hi + shift > 0:
+                            parts.append((order, d, key, picture))
+            parts.sort(key=lambda part: part[0])
+            tile_key = tuple((d, key) for _order, d, key, _picture in parts)
+            pixmap = self._tiles.get(tile_key)
+            if pixmap is None:
+                pixmap = QtGui.QPixmap(int(math.ceil(cw * ratio)), int(math.ceil(height * ratio)))
+                pixmap.setDevicePixelRatio(ratio)
+                pixmap.fill(QtGui.QColor("#ffffff"))
+                q = QtGui.QPainter(pixmap)
+                q.setRenderHint(QtGui.QPainter.Antialiasing, True)
+                for _order, d, _key, (picture, left) in parts:
+                    q.drawPixmap(d * cw + left, 0, picture)
+                q.end()
+                self._tiles[tile_key] = pixmap
+            p.drawPixmap(x0 + c * cw, 0, pixmap)
+
+    def _group_commands(self, out, t, key, col):
+        """The drawing commands of one group, each as (x_lo, x_hi, command); ``col(s)`` is
+        the centre x of step s's column."""
+        cw, r, rows, header, overview = self._geo
+        kind = key[0]
+        if kind == "band":
+            # The focus column gets a light band in the phase's colour.
+            band = COLORS["backward"] if key[1] else COLORS["forward"]
+            out.append(self._cmd("band", col(t) - cw / 2 + 2, header, cw - 4,
+                                 self.height() - header - overview - 2, band))
+        elif kind == "h0":
+            x = col(t)
+            out.append(self._cmd("node", x, rows["h"], r, "h", "−1", "done", True, key[1], None,
+                                 None, None))
+            out.append(self._cmd("text", x - cw / 2, rows["h"] + r + 2, cw, 18,
+                                 int(QtCore.Qt.AlignHCenter), "h0", "sub", COLORS["muted"]))
+        elif kind == "dots":
+            out.append(self._cmd("dots", col(t), rows["h"]))
+        elif kind == "in":
+            # h_{t−1} → h_t (W); at the right end, into the steps off to the right.
+            out.append(self._cmd("arrow", col(t - 1) + r, rows["h"], col(t) - r - 1, rows["h"],
+                                 key[1], key[2], False))
+        elif kind == "forward":
+            self._step_commands(out, t, key[2], key[3], key[4], key[6], col)
+        else:
+            self._gradient_commands(out, t, key[1], key[2], key[3], col)
+
+    def _step_commands(self, out, t, state, backward, reached, loss, col):
+        ctl = self.ctl
+        cw, r, rows, _header, _overview = self._geo
+        x = col(t)
+        colour, width = self._forward_colour(state, backward)
+        # Forward arrows: x_t → h_t (U), h_t → o_t (V); h_{t−1} → h_t is a group of its own.
+        out.append(self._cmd("arrow", x, rows["x"] - r, x, rows["h"] + r + 1, colour, width,
+                             False))
+        out.append(self._cmd("arrow", x, rows["h"] - r, x, rows["o"] + r + 1, colour, width,
+                             False))
+        token = show_token(ctl.token(ctl.inputs[t]))
+        metrics = self._metrics["node"]
+        box_w = min(cw - 10, max(2 * r, metrics.horizontalAdvance(token) + 14))
+        text = metrics.elidedText(token, QtCore.Qt.ElideRight, int(box_w - 8))
+        out.append(self._cmd("node", x, rows["x"], r, "x", str(t), state, False, backward, box_w,
+                             text, None))
+        if not self.compact():
+            out.append(self._cmd("text", x - cw / 2, rows["x"] + r + 1, cw, 16,
+                                 int(QtCore.Qt.AlignHCenter), f"x{_sub(t)}", "sub",
+                                 COLORS["muted"] if state != "pending" else GREY))
+        fill = GRAD_FILL if reached else None
+        out.append(self._cmd("node", x, rows["h"], r, "h", str(t), state, True, backward, None,
+                             None, fill))
+        out.append(self._cmd("node", x, rows["o"], r, "o", str(t), state, True, backward, None,
+                             None, fill))
+        if loss is not None:
+            out.append(self._cmd("text", x - cw / 2, rows["o"] - r - 20, cw, 18,
+                                 int(QtCore.Qt.AlignHCenter), f"L={loss}", "small",
+                                 COLORS["text"]))
+
+    def _gradient_commands(self, out, t, own, future, focus, col):
+        cw, r, rows, _header, _overview = self._geo
+        red = COLORS["backward"]
+        x = col(t)
+        dx = r * 0.75
+        # o_t → h_t: this step's own output gradient Vᵀ(ŷ_t − y_t), beside the forward arrow.
+        out.append(self._grad_arrow(x + dx, rows["o"] + r * 0.75, x + dx, rows["h"] - r * 0.75,
+                                    own, red))
+        if future is not None:
+            # h_{t+1} → h_t: the gradient from the future, under the forward arrow.
+            y = rows["h"] + r * 0.7
+            out.append(self._grad_arrow(col(t + 1) - r * 0.75, y, x + r * 0.75, y, future, red))
+        if focus:
+            if cw >= 100:           # room beside the arrow (the tooltip names it anyway)
+                out.append(self._cmd("point", x + dx + 6, (rows["o"] + rows["h"]) / 2 + 4,
+                                     "Vᵀ(ŷ−y)", "sub", red))
+            if future is not None:
+                label = "Wᵀδ" if self.ctl.net.cell == "rnn" else "from t+1"
+                out.append(self._cmd("point", x + r * 0.9, rows["h"] + r * 0.7 + 26, label,
+                                     "sub", red))
+
+    def _grad_arrow(self, x1, y1, x2, y2, width, colour):
+        if width <= 0:
+            return self._cmd("arrow", x1, y1, x2, y2, colour, 1.0, True)
+        if width >= self.MAX_WIDTH:
+            colour = "#7f0000"       # beyond the scale: drawn darker
+        return self._cmd("arrow", x1, y1, x2, y2, colour, max(width, 1.0), False)
+
+    def _advance(self, font, text):
+        key = (font, text)
+        width = self._widths.get(key)
+        if width is None:
+            width = self._widths[key] = self._metrics[font].horizontalAdvance(text)
+        return width
+
+    def _cmd(self, kind, x, *rest):
+        """A drawing command (kind, x, …) with the horizontal extent of what it paints."""
+        if kind == "arrow":
+            # Stored with the run x2 − x1 rather than x2: every x but the first is relative.
+            y1, x2, y2, colour, width, dashed = rest
+            rest = (y1, x2 - x, y2, colour, width, dashed)
+            if y1 == y2:                    # horizontal: flat ends, a head no wider than it
+                pad = 2.0
+            else:
+                pad = min(max(5.0, 1.4 * width), 16.0) + width + 2
+            lo, hi = min(x, x2) - pad, max(x, x2) + pad
+        elif kind == "node":
+            y, r, name, sub, state, circle, backward, width, text, fill = rest
+            half = r if circle else width / 2
+            if text is not None:
+                half = max(half, min(self._advance("node", text) / 2, 3 * r))
+            else:
+                half = max(half, (self._advance("node", name) + self._advance("sub", sub)) / 2)
+            lo, hi = x - half - 4, x + half + 4
+        elif kind == "text":
+            y, w, h, flags, text, font, colour = rest
+            half = min(self._advance(font, text) / 2 + 2, w / 2)
+            lo, hi = x + w / 2 - half, x + w / 2 + half
+        elif kind == "point":
+            lo, hi = x - 2, x + self._advance(rest[2], rest[1]) + 2
+        elif kind == "band":
+            lo, hi = x, x + rest[1]
+        else:                               # dots
+            half = self._advance("node", "…") / 2 + 2
+            lo, hi = x - half, x + half
+        return lo, hi, (kind, x, *rest)
+
+    def _draw(self, p, command):
+        kind, x, *rest = command
+        if kind == "arrow":
+            y1, run, y2, colour, width, dashed = rest
+            self._arrow(p, x, y1, x + run, y2, colour, width, dashed)
+        elif kind == "node":
+            self._node(p, x, *rest)
+        elif kind == "text":
+            y, w, h, flags, text, font, colour = rest
+            p.setFont(self._fonts[font])
+            p.setPen(QtGui.QColor(colour))
+            p.drawText(QtCore.QRectF(x, y, w, h), flags, text)
+        elif kind == "point":
+            y, text, font, colour = rest
+            p.setFont(self._fonts[font])
+            p.setPen(QtGui.QColor(colour))
+            p.drawText(QtCore.QPointF(x, y), text)
+        elif kind == "band":
+            y, w, h, colour = rest
+            band = QtGui.QColor(colour)
+            band.setAlpha(28)
+            p.fillRect(QtCore.QRectF(x, y, w, h), band)
+        else:
+            y, = rest
+            p.setFont(self.f_node)
+            p.setPen(QtGui.QColor(COLORS["muted"]))
+            p.drawText(QtCore.QRectF(x - 30, y - 14, 60, 28), QtCore.Qt.AlignCenter, "…")
 
     def header_lines(self):
         """The two header lines (rich text): what the phase does, and the legend."""
@@ -273,7 +544,7 @@ class UnrolledPanel(Panel):
             p.drawText(QtCore.QRectF(x - r * 3, y - r, r * 6, 2 * r), QtCore.Qt.AlignCenter, text)
             return
         # A symbol with its time index as a subscript, centred in the node.
-        fm_n, fm_s = QtGui.QFontMetrics(self.f_node), QtGui.QFontMetrics(self.f_sub)
+        fm_n, fm_s = self._metrics["node"], self._metrics["sub"]
         total = fm_n.horizontalAdvance(name) + fm_s.horizontalAdvance(sub)
         x0 = x - total / 2
         p.setFont(self.f_node)
@@ -281,11 +552,6 @@ class UnrolledPanel(Panel):
         p.drawText(QtCore.QPointF(x0, base), name)
         p.setFont(self.f_sub)
         p.drawText(QtCore.QPointF(x0 + fm_n.horizontalAdvance(name), base + 4), sub)
-
-    def _dots(self, p, x, y):
-        p.setFont(self.f_node)
-        p.setPen(QtGui.QColor(COLORS["muted"]))
-        p.drawText(QtCore.QRectF(x - 30, y - 14, 60, 28), QtCore.Qt.AlignCenter, "…")
 
     def _arrow(self, p, x1, y1, x2, y2, colour, width, dashed=False):
         """A line from (x1, y1) to (x2, y2) with a filled head at the end."""
@@ -316,88 +582,6 @@ class UnrolledPanel(Panel):
         if backward:
             return MUTED_BLUE, 2.0
         return COLORS["forward"], 4.0 if state == "current" else 2.5
-
-    def _paint_step(self, p, t, first, cw, r, rows, backward):
-        ctl = self.ctl
-        state = self.step_state(t)
-        x = self.column_x(t, first, cw)
-        colour, width = self._forward_colour(state, backward)
-        # Forward arrows: x_t → h_t (U), h_t → o_t (V), h_{t−1} → h_t (W).
-        self._arrow(p, x, rows["x"] - r, x, rows["h"] + r + 1, colour, width)
-        self._arrow(p, x, rows["h"] - r, x, rows["o"] + r + 1, colour, width)
-        x_prev = self.column_x(t - 1, first, cw)
-        self._arrow(p, x_prev + r, rows["h"], x - r - 1, rows["h"], colour, width)
-        if t == first:
-            p.setFont(self.f_small)
-            p.setPen(QtGui.QColor(COLORS["muted"]))
-            p.drawText(QtCore.QPointF(x - r * 0.2 - 14, (rows["x"] + rows["h"]) / 2 + 4), "U")
-            p.drawText(QtCore.QPointF(x - r * 0.2 - 14, (rows["h"] + rows["o"]) / 2 + 4), "V")
-            p.drawText(QtCore.QPointF((x_prev + x) / 2 - 6, rows["h"] - 8), "W")
-        token = show_token(ctl.token(ctl.inputs[t]))
-        box_w = min(cw - 10, max(2 * r, QtGui.QFontMetrics(self.f_node).horizontalAdvance(
-            token) + 14))
-        text = QtGui.QFontMetrics(self.f_node).elidedText(token, QtCore.Qt.ElideRight,
-                                                          int(box_w - 8))
-        self._node(p, x, rows["x"], r, "x", str(t), state, circle=False, backward=backward,
-                   width=box_w, text=text)
-        if not self.compact():
-            p.setFont(self.f_sub)
-            p.setPen(QtGui.QColor(COLORS["muted"] if state != "pending" else GREY))
-            p.drawText(QtCore.QRectF(x - cw / 2, rows["x"] + r + 1, cw, 16),
-                       QtCore.Qt.AlignHCenter, f"x{_sub(t)}")
-        reached = backward and self.bwd_done[t]
-        self._node(p, x, rows["h"], r, "h", str(t), state, backward=backward,
-                   fill=GRAD_FILL if reached else None)
-        self._node(p, x, rows["o"], r, "o", str(t), state, backward=backward,
-                   fill=GRAD_FILL if reached else None)
-        loss = float(ctl.trace.loss[t])
-        if math.isfinite(loss):
-            p.setFont(self.f_small)
-            p.setPen(QtGui.QColor(COLORS["text"]))
-            p.drawText(QtCore.QRectF(x - cw / 2, rows["o"] - r - 20, cw, 18),
-                       QtCore.Qt.AlignHCenter, f"L={fmt(loss, 2)}")
-
-    def _paint_exit(self, p, last, first, cw, r, rows, backward):
-        """The recurrent arrow into the steps off to the right."""
-        x = self.column_x(last - 1, first, cw)
-        x_next = self.column_x(last, first, cw)
-        state = self.step_state(last)
-        colour, width = self._forward_colour(state, backward)
-        self._arrow(p, x + r, rows["h"], x_next - 14, rows["h"], colour, width)
-
-    def _paint_gradients(self, p, t, first, cw, r, rows):
-        own, future = self.gradient_arrows(t)
-        if own is None:
-            return
-        red = QtGui.QColor(COLORS["backward"])
-        x = self.column_x(t, first, cw)
-        dx = r * 0.75
-        # o_t → h_t: this step's own output gradient Vᵀ(ŷ_t − y_t), beside the forward arrow.
-        self._grad_arrow(p, x + dx, rows["o"] + r * 0.75, x + dx, rows["h"] - r * 0.75, own, red)
-        if future is not None:
-            # h_{t+1} → h_t: the gradient from the future, under the forward arrow.
-            y = rows["h"] + r * 0.7
-            x_next = self.column_x(t + 1, first, cw)
-            start = x_next - r * 0.75 if t + 1 < self.visible_steps()[1] else x_next - 14
-            self._grad_arrow(p, start, y, x + r * 0.75, y, future, red)
-        if t == self.focus:
-            ctl = self.ctl
-            p.setFont(self.f_sub)
-            p.setPen(red)
-            if cw >= 100:           # room beside the arrow (the tooltip names it anyway)
-                p.drawText(QtCore.QPointF(x + dx + 6, (rows["o"] + rows["h"]) / 2 + 4),
-                           "Vᵀ(ŷ−y)")
-            if future is not None:
-                label = "Wᵀδ" if ctl.net.cell == "rnn" else "from t+1"
-                p.drawText(QtCore.QPointF(x + r * 0.9, rows["h"] + r * 0.7 + 26), label)
-
-    def _grad_arrow(self, p, x1, y1, x2, y2, width, colour):
-        if width <= 0:
-            self._arrow(p, x1, y1, x2, y2, colour, 1.0, dashed=True)
-            return
-        if width >= self.MAX_WIDTH:
-            colour = QtGui.QColor("#7f0000")       # beyond the scale: drawn darker
-        self._arrow(p, x1, y1, x2, y2, colour, max(width, 1.0))
 
     def truncation_cut(self):
         """The step boundary where L_focus's gradient stops (None: it reaches h0)."""
@@ -437,15 +621,17 @@ class UnrolledPanel(Panel):
         p.drawText(QtCore.QRectF(4, y0, left - 8, height - 6), QtCore.Qt.AlignVCenter,
                    label)
         p.setPen(QtCore.Qt.NoPen)
-        for t in range(T):
-            if self.bwd_done[t]:
-                colour = COLORS["backward"]
-            elif self.fwd_done[t]:
-                colour = COLORS["forward"]
-            else:
-                colour = "#dddddd"
-            p.setBrush(QtGui.QColor(colour))
-            p.drawRect(QtCore.QRectF(left + t * w, y0 + 3, max(w - 1, 1), height - 12))
+        key = (T, left, w, y0, height)
+        if key != self._overview_key:       # one rectangle per step, made once
+            self._overview_key = key
+            self._overview = [QtCore.QRectF(left + t * w, y0 + 3, max(w - 1, 1), height - 12)
+                              for t in range(T)]
+        colours = np.where(self.bwd_done, 2, np.where(self.fwd_done, 1, 0))
+        for k, colour in enumerate(("#dddddd", COLORS["forward"], COLORS["backward"])):
+            rects = [self._overview[t] for t in np.flatnonzero(colours == k).tolist()]
+            if rects:
+                p.setBrush(QtGui.QColor(colour))
+                p.drawRects(rects)
         p.setPen(QtGui.QPen(QtGui.QColor(COLORS["text"]), 2))
         p.setBrush(QtCore.Qt.NoBrush)
         p.drawRect(QtCore.QRectF(left + first * w, y0, (last - first) * w, height - 6))

@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtGui, QtWidgets
 
-from .base import DIVERGING, FONT_SIZE, Panel, fmt, nice_limit
+from .base import DIVERGING, FONT_SIZE, Panel, cache_axes, fmt, nice_limit
 from .output import LABEL_STYLE, title_label, token_label
 
 MATRICES = ("U", "W", "V")
@@ -82,6 +82,8 @@ class WeightsPanel(Panel):
                 bar.setImageItem(image, insert_in=plot)
                 bar.axis.enableAutoSIPrefix(False)
                 bar.axis.setStyle(hideOverlappingLabels=False)   # keep the end labels
+                cache_axes(plot)
+                bar.axis.setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
                 self.plots[key], self.images[key], self.bars[key] = plot, image, bar
                 self.titles[key] = title
                 self.gate_lines[key] = []
@@ -151,6 +153,8 @@ class WeightsPanel(Panel):
     # ----------------------------------------------------------------- refresh
 
     def refresh(self):
+        if self.unchanged():
+            return
         ctl = self.ctl
         params = ctl.net.params
         # Weight levels change only with the parameters (after an update or training), so that
@@ -160,7 +164,11 @@ class WeightsPanel(Panel):
             for name in MATRICES:
                 self._limits[name] = nice_limit(np.max(np.abs(params[name])))
         for name in MATRICES:
-            self._show(name, params[name], self._limits[name])
+            # The parameters change only with an update (or going back over one).
+            shown = self._data.get(name)
+            if shown is None or shown.shape != params[name].shape or \
+                    not np.array_equal(shown, params[name]):
+                self._show(name, params[name].copy(), self._limits[name])
         done = ctl.position - ctl.T          # backward steps done
         key = (ctl.iteration, ctl.window_index, ctl.position, ctl.truncate)
         if key != self._grads_key:
