@@ -338,7 +338,7 @@ def test_delta_split_bars_equal_the_trace(qtbot):
         lo, hi = panel.plots["delta"].viewRange()[0]
         assert lo == pytest.approx(-hi)
         ranges.add((round(lo, 9), round(hi, 9)))
-        assert "vanishing" in panel.caption.text()
+        assert "fade" in panel.caption.text()
     assert len(ranges) == 1                          # a fixed scale across the steps
     assert panel.plots["own"].viewRange()[0] == pytest.approx(panel.plots["delta"].viewRange()[0])
 

@@ -275,7 +275,8 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self.image.setColorMap(DIVERGING)
         self.plot.addItem(self.image)
         self.marker = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1)
-        self.marker.setPen(pg.mkPen(COLORS["current"], width=3))
+        self.marker.setPen(pg.mkPen(COLORS["forward"], width=3))
+        self._marker_phase = "forward"
         self.marker.setBrush(QtGui.QBrush(QtCore.Qt.NoBrush))
         self.plot.addItem(self.marker)
         self.unit_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#000000", width=1,
@@ -302,8 +303,9 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self.plot.getAxis("bottom").setTicks([centred_ticks(T)])
         self.plot.getAxis("left").setTicks([centred_ticks(n)])
 
-    def set_data(self, data, levels, current=None, unit=None):
-        """Draw ``data`` (T, n) with colour ``levels`` (lo, hi); frame step ``current``."""
+    def set_data(self, data, levels, current=None, unit=None, phase="forward"):
+        """Draw ``data`` (T, n) with colour ``levels`` (lo, hi); frame step ``current`` in the
+        colour of the ``phase`` it belongs to (as the sequence strip and unrolled net do)."""
         levels = (float(levels[0]), float(levels[1]))
         # Only what changed is redrawn: a new image and colour bar cost more than comparing.
         if levels != self._levels:
@@ -318,6 +320,10 @@ class Heatmap(pg.GraphicsLayoutWidget):
         if current is None:
             self.marker.hide()
         else:
+            if phase != self._marker_phase:
+                self._marker_phase = phase
+                self.marker.setPen(pg.mkPen(COLORS["backward" if phase != "forward"
+                                                   else "forward"], width=3))
             self.marker.setRect(QtCore.QRectF(current, 0, 1, data.shape[1]))
             self.marker.show()
         if unit is None:

@@ -8,6 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
+from explorer.analysis import step_gain_bound
+
 from .base import COLORS, FONT_SIZE, Panel, RichLabel, cache_axes, fmt, nice_limit, set_axis_text
 
 # One colour per source, used for the chart, its header and the caption.
@@ -112,7 +114,7 @@ class DeltaSplitPanel(Panel):
             return ("own", "future", "mask", "delta")
         return ("own", "future", "dh")
 
-    NARROW = 560            # px: below this the charts go on two rows
+    NARROW = 440            # px: below this the charts go on two rows
 
     def sizeHint(self):
         # Four charts side by side need room; a smaller dock gets the two-row layout.
@@ -134,7 +136,7 @@ class DeltaSplitPanel(Panel):
         self._arrange()
         self._limit = None
         self._scales_seen = object()
-        self._rho = None
+        self._rho = self._bound = None
         self._widths = {}               # the bars' lengths drawn last, per chart
 
     def _arrange(self):
@@ -254,10 +256,11 @@ class DeltaSplitPanel(Panel):
         for key in ("own", "future", "dh", "delta"):
             self.plots[key].setXRange(-L, L, padding=0.02)
             self.plots[key].getAxis("bottom").setTicks(ticks)
-        self._rho = None
+        self._rho = self._bound = None
         if ctl.net.cell == "rnn":
-            # W's spectral radius: how much one step back can scale the gradient's size.
-            self._rho = float(np.abs(ctl.eigenvalues()["W"]).max())
+            # W's spectral radius, and the bound ‖W‖₂ · max f′ on what one step back can do.
+            self._rho = ctl.spectral_radius()
+            self._bound = step_gain_bound(ctl.net)
 
     def _set_bottom(self, key, text):
         old = self._texts.get(key)
@@ -370,24 +373,26 @@ class DeltaSplitPanel(Panel):
     def _rnn_reason(self, short=False):
         act = self.ctl.net.activation
         rho = self._rho
-        grows = rho is not None and rho > 1
+        bound = self._bound
         rho_text = f" (ρ(W) = {fmt(rho, 2)})" if rho is not None else ""
+        # A verdict only where the maths guarantees it: ‖W‖₂ · max f′ < 1 shrinks every step.
+        # Otherwise a condition; the Gradient flow panel shows what actually happens.
+        if bound is not None and bound < 1:
+            verdict = (f"so every step back keeps at most {bound:.0%} of it: it fades "
+                       "(vanishing)")
+        elif rho is not None and rho > 1:
+            verdict = ("so it can grow where the mask is near 1 (exploding): see Gradient flow")
+        else:
+            verdict = "so it tends to fade, not surely: see Gradient flow"
         if short:
             mask = "= 1" if act == "identity" else "≤ 1"
-            verdict = ("it grows (exploding)" if grows and act == "identity" else
-                       "it can grow (exploding)" if grows else "it fades (vanishing)")
-            return f"Each step back: × Wᵀ{rho_text} and × the mask f′ {mask}, so {verdict}."
+            return f"Each step back: × Wᵀ{rho_text} and × the mask f′ {mask}, {verdict}."
         mask = {"tanh": "between 0 and 1 for tanh, near 0 where a unit saturates",
                 "sigmoid": "at most 0.25 for the sigmoid",
                 "relu": "0 or 1 for relu: it switches units off",
                 "identity": "1 everywhere for the identity: it damps nothing"}[act]
-        text = ("Each step back, the part from the future is multiplied by Wᵀ"
-                f"{rho_text} and by the mask f′(a<sub>t</sub>) — {mask}. ")
-        if grows and act == "identity":
-            return text + "With ρ > 1 the gradient grows as it goes back: exploding gradients."
-        if grows:
-            return text + "ρ > 1 can make the gradient grow (exploding) unless the mask damps it."
-        return text + "Both below 1: the gradient fades as it goes back (vanishing gradients)."
+        return ("Each step back, the part from the future is multiplied by Wᵀ"
+                f"{rho_text} and by the mask f′(a<sub>t</sub>) — {mask} — {verdict}.")
 
     def export_items(self):
         return [(f"δ split: {key}", self.plots[key]) for key in self.chart_keys()]

@@ -30,7 +30,11 @@ class HiddenPanel(Panel):
     def _levels(self, data):
         bounded = self.ctl.net.cell != "rnn" or self.ctl.net.activation in ("tanh", "sigmoid")
         if not bounded:
-            # Unbounded states (relu, identity): the scale only grows, so frames stay comparable.
+            # Unbounded states (relu, identity): within a window the scale only grows, so its
+            # frames stay comparable; a new window starts from its own scale again.
+            window = (self.ctl.iteration, self.ctl.window_index)
+            if window != getattr(self, "_scale_window", None):
+                self._scale_window, self._limit = window, 1.0
             seen = np.nanmax(np.abs(data)) if np.isfinite(data).any() else 0.0
             self._limit = max(self._limit, nice_limit(seen))
         return (-self._limit, self._limit)
@@ -39,7 +43,9 @@ class HiddenPanel(Panel):
         if self.unchanged():
             return
         data = self.ctl.hidden
-        self.heatmap.set_data(data, self._levels(data), self.ctl.current, self.selection.unit)
+        ctl = self.ctl
+        phase = "forward" if ctl.position <= ctl.T else "backward"
+        self.heatmap.set_data(data, self._levels(data), ctl.current, self.selection.unit, phase)
 
     def _label(self, t, k, value):
         if np.isnan(value):
@@ -98,13 +104,15 @@ class DeltaPanel(Panel):
         key = "delta" if ctl.net.cell == "rnn" else "dh"
         limit = nice_limit(scales[key]) if scales else 1.0
         current = ctl.current if ctl.phase != "forward" and ctl.position > ctl.T else None
-        self.heatmap.set_data(ctl.deltas, (-limit, limit), current, self.selection.unit)
+        self.heatmap.set_data(ctl.deltas, (-limit, limit), current, self.selection.unit,
+                              "backward")
         heights = np.nan_to_num(ctl.delta_norms(), nan=0.0)
         # The bars and the axis are rebuilt only when they change (most steps add one bar).
         if not np.array_equal(heights, self._heights):
             self._heights = heights
             self.norm_bars.setOpts(x=self._x, height=heights, width=0.8)
-        top = nice_limit(scales[key] * np.sqrt(ctl.net.hidden_size)) if scales else 1.0
+        # The largest ‖δ_t‖ this window will reach, known when the forward phase ends.
+        top = nice_limit(scales["delta_norm"]) if scales else 1.0
         if top != self._top:
             self._top = top
             self.norm_plot.setYRange(0, top, padding=0.02)
