@@ -230,8 +230,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([d["sequence"], d["unrolled"], d["hidden"]], [165, 225, 600],
                          QtCore.Qt.Vertical)
         self.resizeDocks([d["hidden"], d["deltas"], d["delta_split"], d["output"]],
-                         [260, 260, 590, 400], QtCore.Qt.Horizontal)
-        self.resizeDocks([d["delta_split"], d["equation"]], [370, 230], QtCore.Qt.Vertical)
+                         [220, 220, 680, 390], QtCore.Qt.Horizontal)
+        self.resizeDocks([d["delta_split"], d["equation"]], [440, 160], QtCore.Qt.Vertical)
         self.resizeDocks([d["output"], d["loss"]], [270, 330], QtCore.Qt.Vertical)
         self._sized = True
 

@@ -114,7 +114,7 @@ class DeltaSplitPanel(Panel):
             return ("own", "future", "mask", "delta")
         return ("own", "future", "dh")
 
-    NARROW = 440            # px: below this the charts go on two rows
+    NARROW = 600            # px: below this the charts go on two rows
 
     def sizeHint(self):
         # Four charts side by side need room; a smaller dock gets the two-row layout.
@@ -378,7 +378,7 @@ class DeltaSplitPanel(Panel):
         # A verdict only where the maths guarantees it: ‖W‖₂ · max f′ < 1 shrinks every step.
         # Otherwise a condition; the Gradient flow panel shows what actually happens.
         if bound is not None and bound < 1:
-            verdict = (f"so every step back keeps at most {bound:.0%} of it: it fades "
+            verdict = (f"so every step back keeps at most {bound:.3g}× of it: it fades "
                        "(vanishing)")
         elif rho is not None and rho > 1:
             verdict = ("so it can grow where the mask is near 1 (exploding): see Gradient flow")

@@ -18,7 +18,7 @@ ROWS = (
     ("x", "input x<sub>t</sub>", 1.9),
     ("y", "target y<sub>t</sub>", 1.15),
     ("pred", "predicted", 1.15),
-    ("p", "its prob. ŷ<sub>t</sub>", 1.15),
+    ("p", "its prob.", 1.15),
     ("loss", "loss L<sub>t</sub>", 1.15),
 )
 
@@ -149,7 +149,7 @@ class _Strip(QtWidgets.QWidget):
         p.fillRect(QtCore.QRect(0, body_top, w, height), c["color"])
         for key, font, pen in (("t", lay.index_font, muted_pen),
                                ("x", panel.big_font, text_pen),
-                               ("y", lay.small, good_pen),
+                               ("y", lay.small, text_pen),
                                ("pred", lay.small, good_pen if c["correct"] else text_pen),
                                ("p", lay.small, text_pen), ("loss", lay.small, text_pen)):
             top, h = lay.tops[key]
@@ -193,7 +193,7 @@ class _Legend(QtWidgets.QWidget):
         fm = QtGui.QFontMetrics(self.font_)
         first = sum(fm.horizontalAdvance(t) for t in self._texts()) + self.BAR_W + 24
         second = sum(fm.horizontalAdvance(t) + 38 for *_c, t in self._frames())
-        second += fm.horizontalAdvance("green = correct")
+        second += fm.horizontalAdvance("green prediction = the target")
         return first, second
 
     def resizeEvent(self, event):
@@ -250,7 +250,7 @@ class _Legend(QtWidgets.QWidget):
             p.setPen(QtGui.QPen(QtGui.QColor(colour), 3, style))
             p.drawRect(QtCore.QRect(x, y + 5, 18, h - 10))
             x = text(x + 24, y, label) + 14
-        text(x, y, "green = correct", COLORS["good"])
+        text(x, y, "green prediction = the target", COLORS["good"])
         p.end()
 
 

@@ -73,6 +73,7 @@ class DeltaPanel(Panel):
         self.norm_plot.setMouseEnabled(x=False, y=False)
         self.norm_plot.hideButtons()
         self.norm_plot.setLabel("left", "‖δ_t‖")
+        self.norm_plot.getAxis("left").enableAutoSIPrefix(False)   # no "(×1e-3)": cut off
         self.norm_plot.setLabel("bottom", "time step t")
         self.norm_bars = pg.BarGraphItem(x=[0], height=[0], width=0.8,
                                          brush=COLORS["backward"], pen=None)
