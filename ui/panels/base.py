@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 
@@ -70,6 +71,13 @@ def set_axis_text(axis, text):
     axis.label.setPos(int(axis.size().width() / 2 - width / 2), axis.label.pos().y())
 
 
+_ALIVE = set()          # panels whose Qt object is alive (see Panel.__init__)
+
+
+def _forget(panel, *_destroyed):
+    _ALIVE.discard(panel)
+
+
 def _change_counter(panel):
     """A controller listener that counts changes for ``panel`` without keeping it alive (a
     panel and its controller referring to each other would leave the panel's end to the
@@ -108,6 +116,11 @@ class Panel(QtWidgets.QWidget):
         self._seen = None
         self._listener = _change_counter(self)
         ctl.subscribe(self._listener)
+        # A panel without a parent (in a test, a script) that is part of a reference cycle
+        # would be freed by the garbage collector at any moment, even while Qt paints it or
+        # still shows items it owns: held until Qt destroys it, its end is Qt's to decide.
+        _ALIVE.add(self)
+        self.destroyed.connect(functools.partial(_forget, self))
 
     def set_controller(self, ctl):
         """Point the panel at another controller (a new lesson), then redraw."""
