@@ -23,7 +23,7 @@ class Bridge(QtCore.QObject):
         self._timer = QtCore.QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(int(1000 / max_fps))
-        self._timer.timeout.connect(self.redraw.emit)
+        self._timer.timeout.connect(self._fire)
         self._worker = None
         self._stop = threading.Event()
         # Events may come from the training thread: a queued connection brings them over.
@@ -37,8 +37,21 @@ class Bridge(QtCore.QObject):
         self.ctl = ctl
         ctl.subscribe(self.notified.emit)
 
+    def detach(self):
+        """Stop listening and drawing (the window is closing): a controller that outlives the
+        window must not reach a deleted bridge."""
+        self._timer.stop()
+        if self.ctl is not None:
+            self.ctl.unsubscribe(self.notified.emit)
+        self.ctl = None
+
+    def _fire(self):
+        if self.ctl is not None:
+            self.redraw.emit()
+
     def _on_event(self, event):
-        self.request_redraw()
+        if self.ctl is not None:
+            self.request_redraw()
 
     def request_redraw(self):
         """Coalesce: many changes within one frame give one redraw."""

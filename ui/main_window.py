@@ -628,6 +628,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stop_play()
         if self.bridge.training:
             self.bridge.stop(wait=True)
+        self.bridge.detach()
         if self.settings is not None:
             self.settings.setValue("layout_version", LAYOUT_VERSION)
             self.settings.setValue("window_state", self.saveState(LAYOUT_VERSION))
