@@ -265,6 +265,25 @@ class RichLabel(QtWidgets.QWidget):
         p.end()
 
 
+def message_or_plot(panel, message, header, widget):
+    """Lay ``panel`` out as a stack of two pages — an explanation (``message``) for when there
+    is nothing to draw yet, and ``header`` over ``widget`` — and return the stack (page 0: the
+    message, page 1: the plot)."""
+    page = QtWidgets.QWidget()
+    page_layout = QtWidgets.QVBoxLayout(page)
+    page_layout.setContentsMargins(0, 0, 0, 0)
+    page_layout.setSpacing(0)
+    page_layout.addWidget(header)
+    page_layout.addWidget(widget, 1)
+    stack = QtWidgets.QStackedWidget()
+    stack.addWidget(message)
+    stack.addWidget(page)
+    layout = QtWidgets.QVBoxLayout(panel)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(stack)
+    return stack
+
+
 class Heatmap(pg.GraphicsLayoutWidget):
     """A (T, n) array drawn as an n × T heatmap: time along x, units along y.
 

@@ -10,7 +10,7 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from explorer.analysis import decades_per_step, flow_by_distance
 
-from .base import COLORS, FONT_SIZE, Panel, fmt
+from .base import COLORS, FONT_SIZE, Panel, fmt, message_or_plot
 from .loss import KEY_FONT, log_ticks
 from .output import LABEL_STYLE, title_label
 
@@ -123,18 +123,7 @@ class FlowPanel(Panel):
         self.message.setAlignment(QtCore.Qt.AlignCenter)
         self.message.setStyleSheet(f"font-size: {FONT_SIZE + 2}pt; color: {COLORS['muted']};"
                                    "padding: 20px;")
-        page = QtWidgets.QWidget()
-        page_layout = QtWidgets.QVBoxLayout(page)
-        page_layout.setContentsMargins(0, 0, 0, 0)
-        page_layout.setSpacing(0)
-        page_layout.addWidget(self.header)
-        page_layout.addWidget(self.widget, 1)
-        self.stack = QtWidgets.QStackedWidget()
-        self.stack.addWidget(self.message)
-        self.stack.addWidget(page)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.stack)
+        self.stack = message_or_plot(self, self.message, self.header, self.widget)
         self.widget.scene().sigMouseMoved.connect(self._hover)
         self.plot.vb.sigYRangeChanged.connect(self._place_cut_label)
         self._wide = False

@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from .base import COLORS, FONT_SIZE, Panel, RichLabel, cache_axes, fmt
+from .base import COLORS, FONT_SIZE, Panel, RichLabel, cache_axes, fmt, message_or_plot
 
 # Above this many tokens the panel shows the most likely ones (and the target), sorted.
 MAX_BARS = 24
@@ -181,18 +181,7 @@ class OutputPanel(Panel):
         self.message.setStyleSheet(f"font-size: {FONT_SIZE + 2}pt; color: {COLORS['muted']};"
                                    "padding: 20px;")
         self.header = title_label()
-        page = QtWidgets.QWidget()
-        page_layout = QtWidgets.QVBoxLayout(page)
-        page_layout.setContentsMargins(0, 0, 0, 0)
-        page_layout.setSpacing(0)
-        page_layout.addWidget(self.header)
-        page_layout.addWidget(self.plot_widget, 1)
-        self.stack = QtWidgets.QStackedWidget()
-        self.stack.addWidget(self.message)
-        self.stack.addWidget(page)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.stack)
+        self.stack = message_or_plot(self, self.message, self.header, self.plot_widget)
         self.plot_widget.scene().sigMouseMoved.connect(self._hover)
         self._compact = False
         self._key = self.tooltip
