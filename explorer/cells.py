@@ -70,13 +70,14 @@ class RNNCell:
         """Steps t0..t1−1 of the recurrence; the loop holds nothing but the recurrence itself."""
         a, h, xa, act = tape.a, tape.h, tape.xa, _ACTIVATE[self.activation]
         if tape.B == 1:
-            # One sequence: matrix-vector products on (H,) rows are the cheapest call.
-            W, a, h, xa = p["W"], a[:, 0], h[:, 0], xa[:, 0]
-            for t in range(t0, t1):
-                a_t = a[t]
-                np.dot(W, h[t], out=a_t)
-                a_t += xa[t]
-                act(a_t, h[t + 1])
+            # One sequence: matrix-vector products on (H,) rows are the cheapest call, and
+            # zip hands out the rows with less overhead than indexing.
+            W, dot, add = p["W"], np.dot, np.add
+            a, h, xa = a[t0:t1, 0], h[t0:t1 + 1, 0], xa[t0:t1, 0]
+            for a_t, x_t, h_prev, h_t in zip(a, xa, h[:-1], h[1:], strict=True):
+                dot(W, h_prev, out=a_t)
+                add(a_t, x_t, out=a_t)
+                act(a_t, h_t)
         else:
             WT = p["W"].T
             for t in range(t0, t1):
@@ -96,13 +97,12 @@ class RNNCell:
         W, dhnext = p["W"], carry.dh
         dh, dh_out, fprime, delta = tape.dh, tape.dh_out, tape.fprime, tape.dax
         if tape.B == 1:
-            W, dhnext = W.T, dhnext[0]
-            dh, dh_out, fprime, delta = dh[:, 0], dh_out[:, 0], fprime[:, 0], delta[:, 0]
-            for t in range(t1 - 1, t0 - 1, -1):
-                dh_t = dh[t]
-                np.add(dh_out[t], dhnext, out=dh_t)
-                np.multiply(dh_t, fprime[t], out=delta[t])
-                np.dot(W, delta[t], out=dhnext)
+            WT, dhnext, dot, add, multiply = W.T, dhnext[0], np.dot, np.add, np.multiply
+            rows = (x[t0:t1, 0][::-1] for x in (dh, dh_out, fprime, delta))
+            for dh_t, dh_out_t, fprime_t, delta_t in zip(*rows, strict=True):
+                add(dh_out_t, dhnext, out=dh_t)
+                multiply(dh_t, fprime_t, out=delta_t)
+                dot(WT, delta_t, out=dhnext)
         else:
             for t in range(t1 - 1, t0 - 1, -1):
                 dh_t = dh[t]

@@ -4,7 +4,8 @@ The same per-step pieces serve both ways of running a sequence:
 
 * the whole-sequence call (`loss_and_grads`, `forward`) projects the inputs of every step at
   once, runs only the recurrence step by step on preallocated buffers, and does the output layer
-  and the parameter gradients as whole-sequence matrix products — the fast path for training;
+  and the parameter gradients as whole-sequence matrix products (a big batch computes the ones
+  that need no BPTT on a second core while BPTT runs) — the fast path for training;
 * the step-by-step lesson (`explorer.Controller`) calls `forward_range(tape, t, t + 1)`, one
   `BPTT.step(t)` and `param_grads(tape, t, t + 1)` per step — the same functions on one step.
 """
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +25,11 @@ from .cells import ACTIVATIONS, CELLS
 from .tape import Tape
 
 INITS = ("uniform", "xavier", "orthogonal", "identity")
+
+# Big batches share their parameter-gradient products with a second core (see
+# loss_and_grads); below this many hidden numbers per call the hand-over costs more than it saves.
+_OVERLAP_SIZE = 64 * 1024
+_HELPER = ThreadPoolExecutor(1, "explorer-grads") if (os.cpu_count() or 1) > 1 else None
 DTYPES = ("float64", "float32")
 
 
@@ -276,11 +284,22 @@ class Network:
 
     def forward_range(self, tape, t0, t1):
         """Forward through steps t0..t1−1: input projection, recurrence, output layer, loss."""
-        p = self.params
-        # U x_t for one-hot x_t is column x_t of U: one gather serves every step at once.
-        np.add(p["U"].T[tape.X[t0:t1]], p["b"], out=tape.xa[t0:t1])
-        self._cell.forward_steps(p, tape, t0, t1)
+        self._project_inputs(tape, t0, t1)
+        self._cell.forward_steps(self.params, tape, t0, t1)
         self.output_range(tape, t0, t1)
+
+    def _project_inputs(self, tape, t0, t1):
+        """xa_t = U x_t + b for steps t0..t1−1."""
+        p = self.params
+        # U x_t for one-hot x_t is column x_t of U: one gather of rows of Uᵀ serves every step
+        # at once ("clip": the ids are checked already, and numpy buffers the output of the
+        # default mode). b is added to whichever is smaller, Uᵀ or the gathered rows.
+        ids, xa = tape.X[t0:t1], tape.xa[t0:t1]
+        if ids.size > self.input_size:
+            np.take(p["U"].T + p["b"], ids, axis=0, out=xa, mode="clip")
+        else:
+            np.take(p["U"].T, ids, axis=0, out=xa, mode="clip")
+            xa += p["b"]
 
     def output_range(self, tape, t0, t1):
         """o_t = V h_t + c, ŷ_t = softmax(o_t), L_t, ∂L/∂o_t and Vᵀ(ŷ_t − y_t) for t0..t1−1."""
@@ -317,33 +336,52 @@ class Network:
         dV = Σ (ŷ_t − y_t) h_tᵀ, dc = Σ (ŷ_t − y_t), dW = Σ δ_t h_{t−1}ᵀ, dU = Σ δ_t x_tᵀ,
         db = Σ δ_t (the gated cells: their pre-activation gradients in place of δ_t).
         """
+        grads = self._output_grads(tape, t0, t1)
+        grads.update(self._input_grads(tape, t0, t1))
+        grads.update(self._recurrent_grads(tape, t0, t1))
+        return self._in_param_order(grads)
+
+    def _in_param_order(self, grads):
+        return {name: grads[name] for name in self.params}
+
+    def _output_grads(self, tape, t0, t1):
+        """dV and dc: they need only the output layer, not BPTT."""
         n = (t1 - t0) * tape.B
-        H, O = tape.H, tape.O
-        GH = tape.dax.shape[-1]
+        dlogits = tape.dlogits[t0:t1].reshape(n, tape.O)
+        return {"V": dlogits.T @ tape.h[t0 + 1:t1 + 1].reshape(n, tape.H),
+                "c": dlogits.sum(axis=0)}
+
+    def _input_grads(self, tape, t0, t1):
+        """dU = Σ δ_t x_tᵀ and db = Σ δ_t (dU's row sums: each one-hot x_t sums to one)."""
+        n, GH = (t1 - t0) * tape.B, tape.dax.shape[-1]
         dax = tape.dax[t0:t1].reshape(n, GH)
-        dah = tape.dah[t0:t1].reshape(n, GH)
-        dlogits = tape.dlogits[t0:t1].reshape(n, O)
-        grads = {}
-        # dU = Σ δ_t x_tᵀ with one-hot x_t: δ_t lands in column x_t.
         ids = tape.X[t0:t1].reshape(n)
         if n < 256:
+            # δ_t lands in column x_t: a product with the one-hot rows.
             onehot = np.zeros((n, self.input_size), dtype=tape.dtype)
             onehot[np.arange(n), ids] = 1.0
-            grads["U"] = dax.T @ onehot
+            dU = dax.T @ onehot
         else:
-            # Many rows (batches): sum the rows of each token id, without a one-hot matrix.
-            order = np.argsort(ids, kind="stable")
-            sorted_ids = ids[order]
-            starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+            # Many rows (batches): sum the rows of each token id (sorted together, a small
+            # unsigned key sorts by radix), with no one-hot matrix.
+            key = ids.astype(np.uint16 if self.input_size <= 1 << 16 else np.intp)
+            order = np.argsort(key, kind="stable")
+            counts = np.bincount(ids, minlength=self.input_size)
+            present = np.flatnonzero(counts)
+            starts = (np.cumsum(counts) - counts)[present]
             dUT = np.zeros((self.input_size, GH), dtype=tape.dtype)
-            dUT[sorted_ids[starts]] = np.add.reduceat(dax[order], starts, axis=0)
-            grads["U"] = np.ascontiguousarray(dUT.T)
-        grads["W"] = dah.T @ tape.h[t0:t1].reshape(n, H)
-        grads["b"] = dax.sum(axis=0)
+            dUT[present] = np.add.reduceat(np.take(dax, order, axis=0, mode="clip"), starts,
+                                           axis=0)
+            dU = np.ascontiguousarray(dUT.T)
+        return {"U": dU, "b": dU.sum(axis=1)}
+
+    def _recurrent_grads(self, tape, t0, t1):
+        """dW = Σ δ_t h_{t−1}ᵀ (and the GRU's dbh = Σ its hidden-side gradients)."""
+        n, GH = (t1 - t0) * tape.B, tape.dah.shape[-1]
+        dah = tape.dah[t0:t1].reshape(n, GH)
+        grads = {"W": dah.T @ tape.h[t0:t1].reshape(n, tape.H)}
         if self.cell == "gru":
             grads["bh"] = dah.sum(axis=0)
-        grads["V"] = dlogits.T @ tape.h[t0 + 1:t1 + 1].reshape(n, H)
-        grads["c"] = dlogits.sum(axis=0)
         return grads
 
     # ----------------------------------------------------------------- whole sequences
@@ -364,15 +402,42 @@ class Network:
         h, c = self._start_state(h0, B, batched)
         tape = self._workspace(T, B, lean=True)
         self.begin(tape, X, Y, h, c)
-        self.forward_range(tape, 0, T)
-        BPTT(self, tape, truncate).run(T, 0)
-        loss, grads = float(tape.loss.sum()), self.param_grads(tape, 0, T)
+        if _HELPER is not None and T * B * self.hidden_size >= _OVERLAP_SIZE:
+            grads = self._run_on_two_cores(tape, truncate)
+        else:
+            self.forward_range(tape, 0, T)
+            BPTT(self, tape, truncate).run(T, 0)
+            grads = self.param_grads(tape, 0, T)
+        loss = float(tape.loss.sum())
         if return_state:
             state = self.state_after(tape, T - 1)
             if not batched:
                 state = State(state.h[0], None if state.c is None else state.c[0])
             return loss, grads, state
         return loss, grads
+
+    def _run_on_two_cores(self, tape, truncate):
+        """`loss_and_grads`'s forward, BPTT and gradients for a big batch, with the products
+        that need not wait for the recurrence handed to a second core: the output layer of the
+        first half of the steps while the recurrence runs through the second half, dV and dc
+        while BPTT runs, dU while dW is computed here. The same products as on one core (the
+        output layer's in two halves of the steps, which may round a last bit differently)."""
+        p, T = self.params, tape.T
+        mid = T // 2
+        self._project_inputs(tape, 0, T)
+        self._cell.forward_steps(p, tape, 0, mid)
+        first_half = _HELPER.submit(self.output_range, tape, 0, mid) if mid else None
+        self._cell.forward_steps(p, tape, mid, T)
+        self.output_range(tape, mid, T)
+        if first_half is not None:
+            first_half.result()
+        output = _HELPER.submit(self._output_grads, tape, 0, T)
+        BPTT(self, tape, truncate).run(T, 0)
+        inputs = _HELPER.submit(self._input_grads, tape, 0, T)
+        grads = self._recurrent_grads(tape, 0, T)
+        grads.update(output.result())
+        grads.update(inputs.result())
+        return self._in_param_order(grads)
 
     def loss(self, inputs, targets, h0=None):
         """The loss alone (a forward pass)."""

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from reference import CELL_KINDS, redraw_params, reference_loss_and_grads
 
+from explorer import network
 from explorer.gradcheck import gradcheck, relative_error
 from explorer.network import Network
 
@@ -268,8 +269,8 @@ def test_float32_agrees_with_float64(kind, truncate):
 
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
 def test_large_vocabulary_path(cell):
-    """Above about a million one-hot entries dU is scattered with np.add.at instead of a matrix
-    product; both ways must agree (each sequence alone stays on the matrix-product side)."""
+    """From 256 rows on, dU sums the rows of each token id instead of multiplying by one-hot
+    rows; both ways must agree (each sequence alone stays on the matrix-product side)."""
     rng = np.random.default_rng(0)
     vocab, T, B = 3000, 8, 50                   # T·B·vocab = 1.2 million
     net = Network(vocab, 3, output_size=4, cell=cell, seed=0)
@@ -286,6 +287,36 @@ def test_large_vocabulary_path(cell):
             np.testing.assert_allclose(grads[name], total[name], rtol=1e-10, atol=1e-12,
                                        err_msg=name)
         assert np.abs(grads["U"][:, 40:]).max() == 0.0
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS, ids=kind_id)
+def test_big_batches_on_two_cores_match_the_reference(kind, monkeypatch):
+    """Big batches compute dV, dc and dU on a second core beside BPTT: the same numbers as the
+    reference, and the same as on one core to round-off (the output layer, done in two halves
+    of the steps there, may round its last bit differently)."""
+    cell, activation = kind
+    rng = np.random.default_rng(3)
+    T, B, H = 6, 48, 240                        # T·B·H above the size that uses a second core
+    net = Network(7, H, output_size=5, cell=cell, activation=activation, seed=0)
+    assert T * B * H >= network._OVERLAP_SIZE
+    redraw_params(net, rng, 0.05)
+    X, Y = rng.integers(0, 7, (T, B)), rng.integers(0, 5, (T, B))
+    for truncate in (None, 2):
+        loss, grads = net.loss_and_grads(X, Y, truncate=truncate)
+        ref_loss, ref_grads = reference_loss_and_grads(net.params, cell, activation, X, Y,
+                                                       None, None, truncate)
+        assert loss == pytest.approx(ref_loss, rel=1e-10)
+        assert list(grads) == list(net.params)
+        for name in ref_grads:
+            np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{name} truncate={truncate}")
+        with monkeypatch.context() as m:
+            m.setattr(network, "_HELPER", None)
+            loss1, grads1 = net.loss_and_grads(X, Y, truncate=truncate)
+        assert loss1 == pytest.approx(loss, rel=1e-14)
+        for name in grads:
+            np.testing.assert_allclose(grads1[name], grads[name], rtol=1e-12, atol=1e-15,
+                                       err_msg=name)
 
 
 @pytest.mark.parametrize("truncate", [None, 0, 2])
