@@ -70,12 +70,14 @@ class RNNCell:
         """Steps t0..t1−1 of the recurrence; the loop holds nothing but the recurrence itself."""
         a, h, xa, act = tape.a, tape.h, tape.xa, _ACTIVATE[self.activation]
         if tape.B == 1:
-            # One sequence: matrix-vector products on (H,) rows are the cheapest call, and
-            # zip hands out the rows with less overhead than indexing.
-            W, dot, add = p["W"], np.dot, np.add
+            # One sequence: vector-matrix products on (H,) rows are the cheapest call, and
+            # zip hands out the rows with less overhead than indexing. W h = h Wᵀ: a row times
+            # a C-ordered matrix is numpy's quickest way to it.
+            # (The method h.dot skips np.dot's dispatch: it is called T times per sequence.)
+            WT, add = np.ascontiguousarray(p["W"].T), np.add
             a, h, xa = a[t0:t1, 0], h[t0:t1 + 1, 0], xa[t0:t1, 0]
             for a_t, x_t, h_prev, h_t in zip(a, xa, h[:-1], h[1:], strict=True):
-                dot(W, h_prev, out=a_t)
+                h_prev.dot(WT, a_t)
                 add(a_t, x_t, out=a_t)
                 act(a_t, h_t)
         else:
@@ -97,12 +99,12 @@ class RNNCell:
         W, dhnext = p["W"], carry.dh
         dh, dh_out, fprime, delta = tape.dh, tape.dh_out, tape.fprime, tape.dax
         if tape.B == 1:
-            WT, dhnext, dot, add, multiply = W.T, dhnext[0], np.dot, np.add, np.multiply
+            dhnext, add, multiply = dhnext[0], np.add, np.multiply
             rows = (x[t0:t1, 0][::-1] for x in (dh, dh_out, fprime, delta))
             for dh_t, dh_out_t, fprime_t, delta_t in zip(*rows, strict=True):
                 add(dh_out_t, dhnext, out=dh_t)
                 multiply(dh_t, fprime_t, out=delta_t)
-                dot(WT, delta_t, out=dhnext)
+                delta_t.dot(W, dhnext)                  # Wᵀδ_t, as the row δ_t W
         else:
             for t in range(t1 - 1, t0 - 1, -1):
                 dh_t = dh[t]

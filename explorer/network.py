@@ -207,6 +207,9 @@ class Network:
                              f"got shape {arr.shape}")
         if arr.shape[0] < 1 or arr.size == 0:
             raise ValueError(f"{name} must hold at least one time step; the sequence is empty")
+        # Seen as unsigned, a negative id is huge: one pass finds any id out of range.
+        if arr.dtype == np.intp and int(arr.view(np.uintp).max()) < size:
+            return arr
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi >= size:
             bad = lo if lo < 0 else hi
