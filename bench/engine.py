@@ -2,7 +2,8 @@
 
 The reference is written the way the classic min-char-rnn writes it: one-hot column vectors,
 per-step dictionaries, every product inside the time loop. Both sides run in the same process,
-interleaved, so the ratio holds on any machine. Run:  python bench/engine.py [--quick]
+taking turns, so the ratio holds on any machine; each time is the best of several rounds'
+medians. Run:  python bench/engine.py [--quick]
 """
 
 from __future__ import annotations
@@ -73,16 +74,18 @@ def median_us(fn, repeats, min_time=0.2):
     return float(np.median(times)) * 1e6
 
 
-def interleaved(fa, fb, rounds, repeats):
-    """Two functions measured in alternating rounds: their medians, and the median of the
-    per-round ratios a/b (a machine whose speed drifts between rounds hits both sides of a
-    round alike)."""
-    a, b = [], []
+def best_of_rounds(fns, rounds, repeats, min_time=0.05):
+    """Each function's time in µs: the best of ``rounds`` medians, the functions taking turns.
+
+    A shared machine has slow spells (other tenants, frequency changes) that last seconds;
+    as timeit's documentation advises, the fastest round is the estimate of the code's own
+    cost, and taking turns gives every function the same chances of a quiet round.
+    """
+    times = [[] for _ in fns]
     for _ in range(rounds):
-        a.append(median_us(fa, repeats, 0.05))
-        b.append(median_us(fb, repeats, 0.05))
-    ratio = float(np.median(np.divide(a, b)))
-    return float(np.median(a)), float(np.median(b)), ratio
+        for fn, t in zip(fns, times, strict=True):
+            t.append(median_us(fn, repeats, min_time))
+    return [float(min(t)) for t in times]
 
 
 def rnn_params(net):
@@ -107,16 +110,17 @@ def run(quick=False):
             ref_loss = reference_step(rnn_params(net), x, y, h0)
             eng_loss = net.loss_and_grads(x, y)[0]
             assert abs(ref_loss - eng_loss) <= 1e-4 * abs(ref_loss), (ref_loss, eng_loss)
-            t_ref, t_eng, ratio = interleaved(
+            t_ref, t_eng = best_of_rounds([
                 lambda ref=ref, x=x, y=y, h0=h0: reference_step(ref, x, y, h0),
-                lambda net=net, x=x, y=y: engine_step(net, x, y), rounds, repeats)
+                lambda net=net, x=x, y=y: engine_step(net, x, y)], rounds, repeats)
+            ratio = t_ref / t_eng
             row = {"T": T, "V": V, "H": H, "dtype": dtype, "ref_us": t_ref, "eng_us": t_eng,
                    "ratio": ratio}
             for B in BATCHES:
                 xb = rng.integers(0, V, (T, B))
                 yb = rng.integers(0, V, (T, B))
-                t_b = median_us(lambda net=net, xb=xb, yb=yb: engine_step(net, xb, yb),
-                                3 if quick else 10, 0.2 if quick else 0.5)
+                t_b, = best_of_rounds([lambda net=net, xb=xb, yb=yb: engine_step(net, xb, yb)],
+                                      3 if quick else 7, 3, 0.1)
                 row[f"cps_{B}"] = T * B / (t_b * 1e-6)
             rows.append(row)
             print(f"  T={T:4d} V={V:3d} H={H:4d} {dtype}: reference {t_ref:9.0f} µs, "

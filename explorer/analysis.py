@@ -75,6 +75,10 @@ def flow_by_distance(flow, normalise=False, min_terms=1):
         mean = np.where(used, by_d, 0.0).sum(axis=1) / count
     low = np.where(used, by_d, np.inf).min(axis=1)
     high = np.where(used, by_d, -np.inf).max(axis=1)
+    # A mean lies between the min and the max; a sum of equal terms over their count can
+    # round a last bit outside them.
+    with np.errstate(invalid="ignore"):
+        mean = np.clip(mean, low, high)
     few = count < min_terms
     for arr in (mean, low, high):
         arr[few] = np.nan

@@ -110,6 +110,9 @@ def test_sequence_tooltip_and_click(qtbot):
     assert panel.tooltip_for(1) == expected
     assert "not computed yet" in panel.tooltip_for(3)
     w = panel.strip.cell_w
+    # Qt sends no move event when the pointer is already there (an earlier test may have
+    # left it there): first somewhere else.
+    qtbot.mouseMove(panel.strip, QtCore.QPoint(int(0.5 * w), 30))
     qtbot.mouseMove(panel.strip, QtCore.QPoint(int(1.5 * w), 60))
     qtbot.waitUntil(lambda: panel.strip.toolTip() == expected)
     qtbot.mouseClick(panel.strip, QtCore.Qt.LeftButton, pos=QtCore.QPoint(int(2.5 * w), 60))
@@ -268,8 +271,13 @@ def test_equation_backward_numbers(qtbot):
         ctl.step()
         panel.refresh()
         e = ctl.explain(ctl.current, 2)
+        text = panel.plain_text()
         assert (f"= {fmt(e['fprime'])} · ({fmt(e['own'])} + {paren(e['future'])}) = "
-                f"{fmt(e['delta'])}" in panel.plain_text())
+                f"{fmt(e['delta'])}" in text)
+        # The forward part in one line, so that the backward one stays in view.
+        assert (f"at[j] = {fmt(e['a'])}, ht[j] = tanh(at[j]) = {fmt(e['h'])}; "
+                f"ŷt[yt] = {fmt(e['p_target'], 2)}, Lt = {fmt(e['loss'], 2)}" in text)
+        assert "(U xt)[j]" not in text
         phase = "backward" if ctl.phase == "backward" else "update"
         assert HIGHLIGHT[phase] in panel._html
     assert ctl.phase == "update" and "Update" in panel.plain_text()

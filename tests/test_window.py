@@ -79,6 +79,7 @@ def test_the_backward_phase_fills_the_delta_and_gradient_panels(qtbot, make_wind
     np.testing.assert_array_equal(deltas, ctl.deltas)
     assert np.isfinite(deltas[-2:]).all() and np.isnan(deltas[:-2]).all()
     weights = window.panels["weights"]
+    window.docks["weights"].raise_()            # a tab behind another is not redrawn
     shown = weights.images["dW"].image
     np.testing.assert_allclose(shown, ctl.grads["W"])
     press(qtbot, window, QtCore.Qt.Key_Right, ctl.T - 2)
@@ -248,6 +249,18 @@ def test_gradient_check_from_the_toolbar(qtbot, make_window):
     dialog = window._gradcheck_dialog
     qtbot.waitUntil(lambda: not dialog.running and dialog.results is not None, timeout=20000)
     assert all(r.passed() for r in dialog.results.values())
+
+
+def test_closing_the_window_closes_its_dialogs(qtbot, make_window):
+    """An open message or gradient check must not outlive the window (the application would
+    keep running with no window)."""
+    window = make_window("hello")
+    window.show_message("a message", error=True, dialog=True)
+    window.gradient_check()
+    dialogs = window.findChildren(QtWidgets.QDialog)
+    assert len(dialogs) == 2 and all(d.isVisible() for d in dialogs)
+    window.close()
+    assert not [w for w in QtWidgets.QApplication.topLevelWidgets() if w.isVisible()]
 
 
 def test_models_save_and_load_and_a_corrupt_file_changes_nothing(qtbot, make_window, tmp_path):

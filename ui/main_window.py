@@ -164,6 +164,12 @@ class MainWindow(QtWidgets.QMainWindow):
         from .panels.sampling import SamplePanel
         from .panels.settings import SettingsPanel
 
+        # QMainWindow needs a central widget: without one, every relayout (a status text
+        # changing, say) widens the left dock area by a separator and lays every panel out
+        # again. An empty one takes no room between the docks.
+        central = QtWidgets.QWidget(self)
+        central.setObjectName("central")
+        self.setCentralWidget(central)
         self.panels = {}
         self.docks = {}
         for module, cls_name, area, _ in PANELS:
@@ -197,6 +203,7 @@ class MainWindow(QtWidgets.QMainWindow):
                          | QtWidgets.QDockWidget.DockWidgetClosable)
         self.addDockWidget(area, dock)
         self.docks[widget.name] = dock
+        dock.visibilityChanged.connect(self._dock_shown)
         return dock
 
     def _default_geometry(self):
@@ -231,7 +238,7 @@ class MainWindow(QtWidgets.QMainWindow):
                          QtCore.Qt.Vertical)
         self.resizeDocks([d["hidden"], d["deltas"], d["delta_split"], d["output"]],
                          [220, 220, 680, 390], QtCore.Qt.Horizontal)
-        self.resizeDocks([d["delta_split"], d["equation"]], [440, 160], QtCore.Qt.Vertical)
+        self.resizeDocks([d["delta_split"], d["equation"]], [310, 170], QtCore.Qt.Vertical)
         self.resizeDocks([d["output"], d["loss"]], [270, 330], QtCore.Qt.Vertical)
         self._sized = True
 
@@ -556,11 +563,23 @@ class MainWindow(QtWidgets.QMainWindow):
             # While training only the loss curve moves; the lesson's window is redrawn after.
             if training and panel.name != "loss":
                 continue
-            if panel.isVisible() or not self.isVisible():
+            if self._on_screen(panel) or not self.isVisible():
                 panel.refresh()
         self._refresh_status()
         self._refresh_timeline()
         self._last_paint_ms = (time.perf_counter() - start) * 1000
+
+    def _on_screen(self, panel):
+        """A panel the user can see: a dock behind another tab stays "visible" to Qt (it is
+        only moved out of the window); an on-screen dock shows at least its title bar."""
+        dock = self.docks[panel.name]
+        return panel.isVisible() and (dock.isFloating() or not dock.visibleRegion().isEmpty())
+
+    def _dock_shown(self, shown):
+        """A tab brought to the front shows its panel as the lesson is now."""
+        panel = self.panels.get(self.sender().objectName()[len("dock_"):])
+        if shown and panel is not None and not self.bridge.training:
+            panel.refresh()
 
     def _refresh_status(self):
         ctl = self.ctl
@@ -625,6 +644,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._default_sizes()
 
     def closeEvent(self, event):
+        # Open dialogs (a message, the gradient check) close with the window: left open,
+        # they would keep the application running with no window behind them.
+        for dialog in self.findChildren(QtWidgets.QDialog):
+            dialog.close()
         self.stop_play()
         if self.bridge.training:
             self.bridge.stop(wait=True)

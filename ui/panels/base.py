@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
-import weakref
 
 import numpy as np
 import pyqtgraph as pg
@@ -48,6 +48,50 @@ def centred_ticks(n, most=8):
     return [(k + 0.5, str(k)) for k in range(0, n, step)]
 
 
+class PictureCache(collections.OrderedDict):
+    """Pictures kept by what they show; beyond ``size`` the least recently used go."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = size
+
+    def find(self, key):
+        picture = self.get(key)
+        if picture is not None:
+            self.move_to_end(key)
+        return picture
+
+    def keep(self, key, picture):
+        self[key] = picture
+        if len(self) > self.size:
+            self.popitem(last=False)
+        return picture
+
+
+class Bars(pg.BarGraphItem):
+    """A BarGraphItem that keeps its bounding rectangle until its bars or its view change:
+    a view asks for it many times per repaint, and working it out takes pixel arithmetic."""
+
+    _bounds = None
+
+    def setOpts(self, **opts):
+        self._bounds = None
+        super().setOpts(**opts)
+
+    def viewTransformChanged(self):
+        self._bounds = None
+        super().viewTransformChanged()
+
+    def viewRangeChanged(self):
+        self._bounds = None
+        super().viewRangeChanged()
+
+    def boundingRect(self):
+        if self._bounds is None:
+            self._bounds = super().boundingRect()
+        return self._bounds
+
+
 def cache_axes(*plots):
     """Keep the axes of these PlotItems as pictures: a view repaints its axes with every
     change inside it, and replaying an axis costs more than copying its picture."""
@@ -78,18 +122,18 @@ def _forget(panel, *_destroyed):
     _ALIVE.discard(panel)
 
 
-def _change_counter(panel):
-    """A controller listener that counts changes for ``panel`` without keeping it alive (a
-    panel and its controller referring to each other would leave the panel's end to the
-    garbage collector, at any moment)."""
-    ref = weakref.ref(panel)
+class _ChangeCount:
+    """A controller listener that counts its changes. The controller holds only this, not
+    the panel: a panel that its controller kept alive, or that a training thread's event
+    briefly held, would end at a moment the panel cannot choose."""
 
-    def count(event):
-        alive = ref()
-        if alive is not None:
-            alive._changes += 1
+    __slots__ = ("n",)
 
-    return count
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, event):
+        self.n += 1
 
 
 class Panel(QtWidgets.QWidget):
@@ -112,10 +156,9 @@ class Panel(QtWidgets.QWidget):
         self.setObjectName(self.name)
         # The controller tells its listeners after every change: counting them lets a
         # refresh that would redraw the same picture return at once (see unchanged()).
-        self._changes = 0
+        self._changes = _ChangeCount()
         self._seen = None
-        self._listener = _change_counter(self)
-        ctl.subscribe(self._listener)
+        ctl.subscribe(self._changes)
         # A panel without a parent (in a test, a script) that is part of a reference cycle
         # would be freed by the garbage collector at any moment, even while Qt paints it or
         # still shows items it owns: held until Qt destroys it, its end is Qt's to decide.
@@ -124,9 +167,9 @@ class Panel(QtWidgets.QWidget):
 
     def set_controller(self, ctl):
         """Point the panel at another controller (a new lesson), then redraw."""
-        self.ctl.unsubscribe(self._listener)
+        self.ctl.unsubscribe(self._changes)
         self.ctl = ctl
-        ctl.subscribe(self._listener)
+        ctl.subscribe(self._changes)
         self._seen = None
         self._bind()
         self.refresh()
@@ -135,7 +178,7 @@ class Panel(QtWidgets.QWidget):
         """True when nothing the panel shows can have changed since the last refresh that
         asked: no controller change, the same selection, the same size. (A redraw request
         often follows the refresh that already showed the change.)"""
-        key = (self._changes, self.selection.unit, self.selection.step, self.width(),
+        key = (self._changes.n, self.selection.unit, self.selection.step, self.width(),
                self.height())
         if key == self._seen:
             return True
@@ -292,6 +335,9 @@ class Heatmap(pg.GraphicsLayoutWidget):
     calls ``on_click(t, k)``.
     """
 
+    _shape = None           # (T, n) of set_shape
+    _ticks = None           # the tick labels set last
+
     def __init__(self, label, on_click=None, x_title="time step t", y_title="unit",
                  parent=None):
         super().__init__(parent)
@@ -331,9 +377,27 @@ class Heatmap(pg.GraphicsLayoutWidget):
     def set_shape(self, T, n):
         self.plot.setXRange(0, T, padding=0.01)
         self.plot.setYRange(0, n, padding=0.02)
-        # Labels sit in the middle of their cells: cell t spans [t, t + 1).
-        self.plot.getAxis("bottom").setTicks([centred_ticks(T)])
-        self.plot.getAxis("left").setTicks([centred_ticks(n)])
+        self._shape = (T, n)
+        self._ticks = None
+        self._set_ticks()
+
+    def _set_ticks(self):
+        """Labels in the middle of their cells (cell t spans [t, t + 1)), as many as fit: a
+        narrow heatmap of a long window would run its step numbers together."""
+        if self._shape is None:             # (Qt resizes the view while it is being built)
+            return
+        T, n = self._shape
+        # The axes and the colour bar take about 90 px across and 60 px down.
+        ticks = (centred_ticks(T, max(3, (self.width() - 90) // 26)),
+                 centred_ticks(n, max(3, (self.height() - 60) // 24)))
+        if ticks != self._ticks:
+            self._ticks = ticks
+            self.plot.getAxis("bottom").setTicks([ticks[0]])
+            self.plot.getAxis("left").setTicks([ticks[1]])
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._set_ticks()
 
     def set_data(self, data, levels, current=None, unit=None, phase="forward"):
         """Draw ``data`` (T, n) with colour ``levels`` (lo, hi); frame step ``current`` in the

@@ -10,7 +10,17 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from explorer.analysis import step_gain_bound
 
-from .base import COLORS, FONT_SIZE, Panel, RichLabel, cache_axes, fmt, nice_limit, set_axis_text
+from .base import (
+    COLORS,
+    FONT_SIZE,
+    Bars,
+    Panel,
+    RichLabel,
+    cache_axes,
+    fmt,
+    nice_limit,
+    set_axis_text,
+)
 
 # One colour per source, used for the chart, its header and the caption.
 SOURCE_COLOURS = {"own": COLORS["good"], "future": "#9467bd", "mask": "#8c8c8c",
@@ -50,7 +60,7 @@ class DeltaSplitPanel(Panel):
 
         self.charts = pg.GraphicsLayoutWidget(self)
         self.charts.setBackground("w")
-        self.charts.ci.setContentsMargins(2, 2, 2, 2)
+        self.charts.ci.setContentsMargins(2, 2, 14, 2)     # room for the last label
         self.plots, self.bars, self.regions = {}, {}, {}
         for key in CHARTS:
             self._make_chart(key)
@@ -101,8 +111,8 @@ class DeltaSplitPanel(Panel):
         region.setZValue(-10)
         plot.addItem(region)
         plot.addItem(pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen(COLORS["text"], width=1)))
-        bars = pg.BarGraphItem(x0=[0.0], y=[0.0], height=0.8, width=[0.0],
-                               brush=SOURCE_COLOURS[key], pen=None)
+        bars = Bars(x0=[0.0], y=[0.0], height=0.8, width=[0.0], brush=SOURCE_COLOURS[key],
+                    pen=None)
         plot.addItem(bars)
         self.plots[key], self.bars[key], self.regions[key] = plot, bars, region
 
@@ -114,7 +124,7 @@ class DeltaSplitPanel(Panel):
             return ("own", "future", "mask", "delta")
         return ("own", "future", "dh")
 
-    NARROW = 600            # px: below this the charts go on two rows
+    NARROW = 640            # px: below this the charts go on two rows (one row needs ~580)
 
     def sizeHint(self):
         # Four charts side by side need room; a smaller dock gets the two-row layout.
@@ -177,10 +187,14 @@ class DeltaSplitPanel(Panel):
             # Equal widths whatever the headers' lengths (labels would ask for more).
             plot.titleLabel.setSizePolicy(QtWidgets.QSizePolicy.Ignored,
                                           QtWidgets.QSizePolicy.Preferred)
-            plot.setPreferredWidth(150)
             if plot is not first:
                 plot.setYLink(first)
-            if name in row_first.values():
+            # The same least and preferred widths for every chart (plus the axis for the first
+            # of a row): a squeezed panel then shrinks them alike instead of the last one.
+            axis = 55 if name in row_first.values() else 0
+            plot.setMinimumWidth(90 + axis)
+            plot.setPreferredWidth(150 + axis)
+            if axis:
                 plot.showAxis("left")
                 plot.setLabel("left", "unit j" if narrow else "hidden unit j",
                               **{"font-size": f"{FONT_SIZE}pt"})

@@ -150,19 +150,27 @@ class EquationPanel(Panel):
              for k, v in e.items()}
         phase = self._phase_of(t)
         cell = ctl.net.cell
+        # Past the forward phase the forward part shrinks to one line: the backward part, the
+        # one being explained, stays in view in a short dock.
+        brief = phase != "forward"
         if cell == "rnn":
-            forward, backward = self._rnn_forward(e), self._rnn_backward(e, t)
+            forward, backward = self._rnn_forward(e, brief), self._rnn_backward(e, t)
         else:
-            # In the backward phase the gates shrink to one line: the backward part stays in view.
-            brief = phase != "forward"
             forward = (self._lstm_forward(e, brief) if cell == "lstm"
                        else self._gru_forward(e, brief))
             backward = self._gated_backward(e, t)
-        forward.append(self._output(e))
-        rows = [self._section("Forward", forward, phase == "forward", "forward")]
-        rows.append(self._section("Backward", backward, phase == "backward", "backward"))
+        if brief:
+            symbols, numbers, note = forward[0]
+            forward[0] = (symbols + f"; ŷ<sub>t</sub>[y<sub>t</sub>] = {num(e['p_target'], 2)},"
+                          f" L<sub>t</sub> = {num(e['loss'], 2)}", numbers, note)
+        else:
+            forward.append(self._output(e))
+        sections = {"forward": ("Forward", forward), "backward": ("Backward", backward)}
         if ctl.phase == "update":
-            rows.append(self._section("Update", [self._update_line()], True, "update"))
+            sections["update"] = ("Update", [self._update_line()])
+        # The part being explained comes first, where a short dock shows it.
+        order = [phase] + [name for name in sections if name != phase]
+        rows = [self._section(*sections[name], name == phase, name) for name in order]
         return self._header(e, t, j, phase) + "<table cellspacing='0' cellpadding='5' " \
             "width='100%'>" + "".join(rows) + "</table>"
 
@@ -223,9 +231,12 @@ class EquationPanel(Panel):
                 f"−ln ŷ<sub>t</sub>[y<sub>t</sub>] = −ln {p} = <b>{num(e['loss'], 2)}</b>",
                 None, "the probability the model gives the target, and the step's loss")
 
-    def _rnn_forward(self, e):
+    def _rnn_forward(self, e, brief=False):
         f = ACTIVATION[e["activation"]]
         f_of_a = f"{f}(a<sub>t</sub>[j])" if f else "a<sub>t</sub>[j]"
+        if brief:
+            return [(f"a<sub>t</sub>[j] = {num(e['a'])}, h<sub>t</sub>[j] = {f_of_a} = "
+                     f"{num(e['h'])}", None, None)]
         return [
             ("a<sub>t</sub>[j] = (U x<sub>t</sub>)[j] + (W h<sub>t−1</sub>)[j] + b[j]",
              f"= {num(e['Ux'])} + {term(e['Wh'])} + {term(e['b'])} = <b>{num(e['a'])}</b>",

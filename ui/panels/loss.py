@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from .base import COLORS, FONT_SIZE, Panel, cache_axes, fmt
+from .base import COLORS, FONT_SIZE, Bars, Panel, cache_axes, fmt
 from .output import LABEL_STYLE, title_label, token_label
 
 RAW_COLOR = "#8fbfe0"
@@ -108,7 +108,7 @@ class LossPanel(Panel):
         self.step_plot.setMouseEnabled(x=False, y=False)
         self.step_plot.setLabel("left", "L_t", **LABEL_STYLE)
         self.step_plot.setLabel("bottom", "time step t", **LABEL_STYLE)
-        self.step_bars = pg.BarGraphItem(x=[0], height=[0], width=0.8, brush=COLORS["forward"])
+        self.step_bars = Bars(x=[0], height=[0], width=0.8, brush=COLORS["forward"])
         self.step_plot.addItem(self.step_bars)
         # Made once: pens and brushes from colour names cost more than the bars themselves.
         self._pens = {True: pg.mkPen("#404040", width=1), False: pg.mkPen(None)}
@@ -149,10 +149,11 @@ class LossPanel(Panel):
         self.norm_view.addItem(self.norm_curve)
         self.norm_view.sigYRangeChanged.connect(self._norm_ticks)
         self.hist_plot.vb.sigResized.connect(self._sync_views)
-        self.show_norm = QtWidgets.QCheckBox("show the gradient norm ‖∇L‖ before clipping "
-                                             "(right axis, log)")
-        self.show_norm.setToolTip("The global norm of the window's gradient before clipping: "
-                                  "spikes are exploding gradients.")
+        # Short: a check box does not wrap, and its text would set the dock's least width.
+        self.show_norm = QtWidgets.QCheckBox("gradient norm ‖∇L‖ (right axis)")
+        self.show_norm.setToolTip("Show the global norm of each window's gradient before "
+                                  "clipping, on a log scale at the right: spikes are "
+                                  "exploding gradients.")
         self.show_norm.toggled.connect(self._norm_toggled)
 
         # The two plots sit one above the other, or side by side in a wide, low dock.

@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from .base import COLORS, FONT_SIZE, Panel, RichLabel, cache_axes, fmt, message_or_plot
+from .base import COLORS, FONT_SIZE, Bars, Panel, RichLabel, cache_axes, fmt, message_or_plot
 
 # Above this many tokens the panel shows the most likely ones (and the target), sorted.
 MAX_BARS = 24
@@ -148,6 +148,8 @@ class OutputPanel(Panel):
         self.plot_widget = pg.PlotWidget(axisItems={"bottom": self.axis})
         self.plot = self.plot_widget.getPlotItem()
         cache_axes(self.plot)
+        # The token labels change with almost every step: a kept picture would only add a copy.
+        self.axis.setCacheMode(QtWidgets.QGraphicsItem.NoCache)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
@@ -156,7 +158,7 @@ class OutputPanel(Panel):
         # Fixed [0, 1] (with room above for the labels), so that frames compare honestly.
         self.plot.setYRange(0, 1.1, padding=0)
         self.plot.getAxis("left").setTicks([[(v, f"{v:g}") for v in (0, 0.2, 0.4, 0.6, 0.8, 1)]])
-        self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.75, brush=COLORS["forward"])
+        self.bars = Bars(x=[0], height=[0], width=0.75, brush=COLORS["forward"])
         # Made once: the target's bar is green, the top one framed.
         self._brushes = {True: pg.mkBrush(COLORS["target"]), False: pg.mkBrush(COLORS["forward"])}
         self._pens = {True: pg.mkPen("#000000", width=3), False: pg.mkPen(None)}

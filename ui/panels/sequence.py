@@ -7,7 +7,7 @@ import math
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from .base import COLORS, FONT_SIZE, Panel, fmt
+from .base import COLORS, FONT_SIZE, Panel, PictureCache, fmt
 
 # White (no loss) to a warm red: a one-sided scale, because a loss is never negative.
 LOSS_MAP = pg.ColorMap([0.0, 0.5, 1.0], ["#ffffff", "#fdae6b", "#d94801"])
@@ -85,7 +85,7 @@ class _Strip(QtWidgets.QWidget):
         self.panel = panel
         self._layout = layout
         self.cell_w = 0
-        self._tiles = {}                # the cells' pictures, by what they show
+        self._tiles = PictureCache(160)     # the cells' pictures, by what they show
         self.setMouseTracking(True)
         self.setFixedHeight(layout.height)
 
@@ -117,16 +117,14 @@ class _Strip(QtWidgets.QWidget):
         ratio = self.devicePixelRatioF()
         background = self.palette().color(self.backgroundRole())
         style = (w, self._layout.height, panel.big_font.key(), ratio, background.rgba())
-        if len(self._tiles) > 4 * max(len(cells), 1):
-            self._tiles.clear()
         p = QtGui.QPainter(self)
         for t in range(first, last):
             cell = cells[t]
             key = (style, cell["key"], tuple(frames.get(t, ())))
-            pixmap = self._tiles.get(key)
+            pixmap = self._tiles.find(key)
             if pixmap is None:
-                pixmap = self._tiles[key] = self._paint_cell(cell, frames.get(t, ()), ratio,
-                                                             background)
+                pixmap = self._paint_cell(cell, frames.get(t, ()), ratio, background)
+                self._tiles.keep(key, pixmap)
             p.drawPixmap(t * w, 0, pixmap)
         p.end()
 

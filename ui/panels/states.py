@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtWidgets
 
-from .base import COLORS, Heatmap, Panel, cache_axes, fmt, nice_limit
+from .base import COLORS, Bars, Heatmap, Panel, cache_axes, fmt, nice_limit
 
 
 class HiddenPanel(Panel):
@@ -75,8 +75,7 @@ class DeltaPanel(Panel):
         self.norm_plot.setLabel("left", "‖δ_t‖")
         self.norm_plot.getAxis("left").enableAutoSIPrefix(False)   # no "(×1e-3)": cut off
         self.norm_plot.setLabel("bottom", "time step t")
-        self.norm_bars = pg.BarGraphItem(x=[0], height=[0], width=0.8,
-                                         brush=COLORS["backward"], pen=None)
+        self.norm_bars = Bars(x=[0], height=[0], width=0.8, brush=COLORS["backward"], pen=None)
         self.norm_plot.addItem(self.norm_bars)
         cache_axes(self.norm_plot.getPlotItem())
         self.norm_plot.setMaximumHeight(150)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from .base import COLORS, FONT_SIZE, Panel, fmt
+from .base import COLORS, FONT_SIZE, Panel, PictureCache, fmt
 from .sequence import show_token
 
 GREY = "#b4b4b4"
@@ -45,9 +45,10 @@ class UnrolledPanel(Panel):
         self.f_node = _font(FONT_SIZE + 1, bold=True)
         self._fonts = {"node": self.f_node, "sub": self.f_sub, "small": self.f_small}
         self._metrics = None            # font metrics for the node size in use
-        self._tiles = {}                # column pictures by the groups they show
+        # A few windows' worth of pictures (a column is about 70 × 220 pixels).
+        self._tiles = PictureCache(120)     # column pictures by the groups they show
         self._overview_key = None
-        self._groups = {}               # groups' drawing commands by what they show
+        self._groups = PictureCache(160)    # groups' pictures by what they show
         self._style = None              # the geometry the pictures were made for
         self._x0 = 0
         self._bind()
@@ -171,8 +172,6 @@ class UnrolledPanel(Panel):
     # reach into it and then reused, so a step repaints only the few columns that changed,
     # however many steps are on screen.
 
-    MAX_TILES = 600          # cached column pictures (a few windows' worth)
-
     def paintEvent(self, event):
         p = QtGui.QPainter(self)
         p.fillRect(self.rect(), QtGui.QColor("#ffffff"))
@@ -189,7 +188,7 @@ class UnrolledPanel(Panel):
         ratio = self.devicePixelRatioF()
         style = (cw, r, rows["o"], rows["h"], rows["x"], header, self.height(), overview,
                  self.compact(), size, ratio)
-        if style != self._style or len(self._tiles) > self.MAX_TILES:
+        if style != self._style:
             self._style = style
             self._tiles.clear()
             self._groups.clear()
@@ -250,7 +249,7 @@ class UnrolledPanel(Panel):
     def _group(self, t, key):
         """The group's picture (transparent, from x = left), drawn relative to the left edge
         of step t's column, and its horizontal extent."""
-        group = self._groups.get(key)       # relative: the same wherever the column is
+        group = self._groups.find(key)      # relative: the same wherever the column is
         if group is None:
             cw = self._geo[0]
             out = []
@@ -270,14 +269,17 @@ class UnrolledPanel(Panel):
             for _lo, _hi, command in out:
                 self._draw(q, command)
             q.end()
-            group = self._groups[key] = ((pixmap, left), lo, hi)
+            group = self._groups.keep(key, ((pixmap, left), lo, hi))
         return group
 
     def _paint_tiles(self, p, first, last, cw, backward, ratio):
+        groups = self._column_groups(first, last, backward)
+        n = len(groups)
+        # Room for what a frame shows and a few steps' changes (a wide window shows more).
+        self._groups.size, self._tiles.size = max(160, 6 * n), max(120, 4 * n)
         # Per column: its groups with their pictures and extents.
         columns = [[(order, key) + self._group(t, key) for order, t, key in column]
-                   for column in self._column_groups(first, last, backward)]
-        n = len(columns)
+                   for column in groups]
         x0, height = self._x0, self.height()
         for c in range(n):
             # The groups of this column and its neighbours that reach into it.
@@ -290,7 +292,7 @@ class UnrolledPanel(Panel):
                             parts.append((order, d, key, picture))
             parts.sort(key=lambda part: part[0])
             tile_key = tuple((d, key) for _order, d, key, _picture in parts)
-            pixmap = self._tiles.get(tile_key)
+            pixmap = self._tiles.find(tile_key)
             if pixmap is None:
                 pixmap = QtGui.QPixmap(int(math.ceil(cw * ratio)), int(math.ceil(height * ratio)))
                 pixmap.setDevicePixelRatio(ratio)
@@ -300,7 +302,7 @@ class UnrolledPanel(Panel):
                 for _order, d, _key, (picture, left) in parts:
                     q.drawPixmap(d * cw + left, 0, picture)
                 q.end()
-                self._tiles[tile_key] = pixmap
+                self._tiles.keep(tile_key, pixmap)
             p.drawPixmap(x0 + c * cw, 0, pixmap)
 
     def _group_commands(self, out, t, key, col):
