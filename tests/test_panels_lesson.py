@@ -15,6 +15,7 @@ from ui.panels.base import fmt
 from ui.panels.delta_split import DeltaSplitPanel
 from ui.panels.equation import HIGHLIGHT, EquationPanel
 from ui.panels.sequence import NOT_COMPUTED, SequencePanel, show_token
+from ui.panels.states import HiddenPanel
 from ui.panels.unrolled import UnrolledPanel
 from ui.selection import Selection
 
@@ -391,3 +392,34 @@ def test_panels_rebind_to_another_lesson(qtbot):
     assert panels[3].stack.currentIndex() == 1
     for panel in panels:
         assert panel.toolTip()
+
+
+# ----------------------------------------------------------------- hidden and cell states
+
+
+def test_the_lstm_shows_its_cell_states_below_its_hidden_states(qtbot):
+    ctl = lesson("lstm-recall")
+    panel, selection = make(qtbot, HiddenPanel, ctl, size=(300, 600))
+    assert panel.cell_heatmap.isVisible()
+    for _ in range(3):
+        ctl.step()
+    panel.refresh()
+    np.testing.assert_array_equal(panel.heatmap.image.image, ctl.hidden)
+    np.testing.assert_array_equal(panel.cell_heatmap.image.image, ctl.trace.cell_state)
+    assert np.isfinite(ctl.trace.cell_state[:3]).all()
+    assert np.isnan(ctl.trace.cell_state[3:]).all()
+    c = float(ctl.trace.cell_state[2, 5])
+    assert panel.cell_heatmap.value_text(2, 5).startswith(f"c_2[5] = {fmt(c)}")
+    assert "not computed yet" in panel.cell_heatmap.value_text(3, 5)
+    # The scale holds every cell state drawn, centred at zero.
+    low, high = panel.cell_heatmap.bar.levels()
+    assert low == -high and high >= np.nanmax(np.abs(ctl.trace.cell_state))
+    panel.cell_heatmap.on_click(1, 7)
+    assert selection.unit == 7
+
+
+@pytest.mark.parametrize("preset", ["hello", "gru-brackets"])
+def test_cells_without_a_cell_state_show_no_cell_heatmap(qtbot, preset):
+    panel, _ = make(qtbot, HiddenPanel, lesson(preset))
+    assert not panel.cell_heatmap.isVisible()
+    assert [name for name, _ in panel.export_items()] == ["hidden states"]

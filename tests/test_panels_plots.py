@@ -303,12 +303,26 @@ def test_weight_and_gradient_images_are_the_params_and_the_accumulated_grads(qtb
         assert limits is None or levels == limits        # fixed within the cycle
         limits = levels
     assert f"complete: steps <b>{ctl.T - 1}…0</b>" in panel.header.text()
+    assert "the update is next: θ ← θ − η" in panel.header.text()
+    before = {name: ctl.net.params[name].copy() for name in ("U", "W", "V")}
     ctl.step()                                           # the update changes the weights
     panel.refresh()
+    # The next forward phase: the lower row shows what the update changed.
     for name in ("U", "W", "V"):
         np.testing.assert_array_equal(panel.images[name].image, ctl.net.params[name])
-        assert not panel.images["d" + name].image.any()
-    assert "0 until the backward phase" in panel.header.text()
+        change = ctl.net.params[name] - before[name]
+        np.testing.assert_allclose(panel.images["d" + name].image, change, rtol=0, atol=1e-15)
+        assert change.any()
+        limit = nice_limit(np.max(np.abs(change)))
+        assert panel.images["d" + name].levels.tolist() == [-limit, limit]
+        assert panel.titles["d" + name].text == f"Δ{name}"
+    assert f"Δθ of update {ctl.iteration} = −η · " in panel.header.text()
+    assert panel.cell_text("W", True, 0, 1).startswith("ΔW[0, 1] = ")
+    ctl.run_phase()                                      # forward done: still the update
+    ctl.step()                                           # the first backward step
+    panel.refresh()
+    np.testing.assert_array_equal(panel.images["dW"].image, ctl.grads["W"])
+    assert panel.titles["dW"].text == "∂L/∂W"
 
 
 def test_weights_hover_text_and_gate_blocks(qtbot):

@@ -335,6 +335,8 @@ class MainWindow(QtWidgets.QMainWindow):
         # The gated cells' backward heatmap shows ∂L/∂h_t, not a δ_t = ∂L/∂a_t.
         self.docks["deltas"].setWindowTitle("BPTT deltas δ_t" if self.net.cell == "rnn"
                                             else "BPTT gradients ∂L/∂h_t")
+        self.docks["hidden"].setWindowTitle("States h_t and cells c_t" if self.net.cell == "lstm"
+                                            else "Hidden states h_t")
         for name in self.preset.show if rebuilt else ():
             if name in self.docks:          # the view this demo is about, to the front
                 self.docks[name].show()

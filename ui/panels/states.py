@@ -9,54 +9,88 @@ from PyQt5 import QtWidgets
 from .base import COLORS, Bars, Heatmap, Panel, cache_axes, fmt, nice_limit
 
 
+class _GrowingLimit:
+    """A colour scale for values with no fixed bound (relu states, LSTM cells): within a window
+    it only grows, so that its frames compare; a new window starts from its own scale."""
+
+    def __init__(self):
+        self.window, self.limit = None, 1.0
+
+    def __call__(self, ctl, data):
+        window = (ctl.iteration, ctl.window_index)
+        if window != self.window:
+            self.window, self.limit = window, 1.0
+        seen = np.nanmax(np.abs(data)) if np.isfinite(data).any() else 0.0
+        self.limit = max(self.limit, nice_limit(seen))
+        return (-self.limit, self.limit)
+
+
 class HiddenPanel(Panel):
     title = "Hidden states h_t"
     name = "hidden"
     tooltip = ("Hidden states h_t: one column per time step, one row per unit; "
-               "they fill in left to right during the forward phase.")
+               "they fill in left to right during the forward phase (an LSTM's cell states "
+               "c_t below them).")
 
     def __init__(self, ctl, selection, parent=None):
         super().__init__(ctl, selection, parent)
         self.heatmap = Heatmap(self._label, on_click=self._clicked, parent=self)
+        # The LSTM's memory: c_t, the state its forget gate carries from step to step.
+        self.cell_heatmap = Heatmap(self._cell_label, on_click=self._clicked, parent=self)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.heatmap)
+        layout.setSpacing(0)
+        layout.addWidget(self.heatmap, 1)
+        layout.addWidget(self.cell_heatmap, 1)
         self._bind()
 
     def _bind(self):
-        self._limit = 1.0
-        self.heatmap.set_shape(self.ctl.T, self.ctl.net.hidden_size)
+        ctl = self.ctl
+        self._h_limit, self._c_limit = _GrowingLimit(), _GrowingLimit()
+        lstm = ctl.net.cell == "lstm"
+        self.heatmap.set_shape(ctl.T, ctl.net.hidden_size)
+        self.heatmap.plot.setLabel("left", "unit (h_t)" if lstm else "unit")
+        self.cell_heatmap.setVisible(lstm)
+        if lstm:
+            self.cell_heatmap.set_shape(ctl.T, ctl.net.hidden_size)
+            self.cell_heatmap.plot.setLabel("left", "unit (c_t)")
 
     def _levels(self, data):
-        bounded = self.ctl.net.cell != "rnn" or self.ctl.net.activation in ("tanh", "sigmoid")
-        if not bounded:
-            # Unbounded states (relu, identity): within a window the scale only grows, so its
-            # frames stay comparable; a new window starts from its own scale again.
-            window = (self.ctl.iteration, self.ctl.window_index)
-            if window != getattr(self, "_scale_window", None):
-                self._scale_window, self._limit = window, 1.0
-            seen = np.nanmax(np.abs(data)) if np.isfinite(data).any() else 0.0
-            self._limit = max(self._limit, nice_limit(seen))
-        return (-self._limit, self._limit)
+        net = self.ctl.net
+        if net.cell != "rnn" or net.activation in ("tanh", "sigmoid"):
+            return (-1.0, 1.0)                  # bounded states: one fixed scale
+        return self._h_limit(self.ctl, data)
 
     def refresh(self):
         if self.unchanged():
             return
-        data = self.ctl.hidden
         ctl = self.ctl
         phase = "forward" if ctl.position <= ctl.T else "backward"
-        self.heatmap.set_data(data, self._levels(data), ctl.current, self.selection.unit, phase)
+        self.heatmap.set_data(ctl.hidden, self._levels(ctl.hidden), ctl.current,
+                              self.selection.unit, phase)
+        if ctl.net.cell == "lstm":
+            c = ctl.trace.cell_state
+            self.cell_heatmap.set_data(c, self._c_limit(ctl, c), ctl.current,
+                                       self.selection.unit, phase)
 
     def _label(self, t, k, value):
         if np.isnan(value):
             return f"h_{t}[{k}]: not computed yet"
         return f"h_{t}[{k}] = {fmt(value)}  (hidden unit {k} after step {t})"
 
+    def _cell_label(self, t, k, value):
+        if np.isnan(value):
+            return f"c_{t}[{k}]: not computed yet"
+        return f"c_{t}[{k}] = {fmt(value)}  (the cell state of unit {k} after step {t})"
+
     def _clicked(self, t, k):
         self.selection.select_unit(k)
 
     def export_items(self):
-        return [("hidden states", self.heatmap.plot)]
+        items = [("hidden states", self.heatmap.plot)]
+        if self.ctl.net.cell == "lstm":
+            items.append(("cell states", self.cell_heatmap.plot))
+        return items
 
 
 class DeltaPanel(Panel):
@@ -89,8 +123,9 @@ class DeltaPanel(Panel):
     def _bind(self):
         T = self.ctl.T
         self.heatmap.set_shape(T, self.ctl.net.hidden_size)
-        self.heatmap.plot.setLabel("left", "unit" if self.ctl.net.cell == "rnn"
-                                   else "unit (∂L/∂h_t)")
+        rnn = self.ctl.net.cell == "rnn"
+        self.heatmap.plot.setLabel("left", "unit" if rnn else "unit (∂L/∂h_t)")
+        self.norm_plot.setLabel("left", "‖δ_t‖" if rnn else "‖∂L/∂h_t‖")
         self.norm_plot.setXRange(-0.5, T - 0.5, padding=0.01)
         self._x = np.arange(T)
         self._heights = None

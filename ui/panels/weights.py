@@ -54,7 +54,9 @@ class WeightsPanel(Panel):
     name = "weights"
     tooltip = ("The weight matrices U, W, V (top) and their gradients ∂L/∂U, ∂L/∂W, ∂L/∂V "
                "(below), which the backward phase accumulates step by step on a colour scale "
-               "fixed for the whole phase.")
+               "fixed for the whole phase; before it, the lower row shows what the last update "
+               "changed.")
+    showing_update = False      # the lower row shows the last update's Δθ, not ∂L/∂θ
 
     def __init__(self, ctl, selection, parent=None):
         super().__init__(ctl, selection, parent)
@@ -170,14 +172,25 @@ class WeightsPanel(Panel):
                     not np.array_equal(shown, params[name]):
                 self._show(name, params[name].copy(), self._limits[name])
         done = ctl.position - ctl.T          # backward steps done
-        key = (ctl.iteration, ctl.window_index, ctl.position, ctl.truncate)
+        # Before the backward phase the gradients are all zero: the lower row shows instead
+        # what the last update did to each matrix, Δθ = θ_after − θ_before.
+        self.showing_update = done <= 0 and ctl.last_update is not None
+        key = (ctl.iteration, ctl.window_index, ctl.position, ctl.truncate, self.showing_update)
         if key != self._grads_key:
             self._grads_key = key
-            grads = ctl.grads
-            scales = ctl.scales
+            if self.showing_update:
+                for name in MATRICES:
+                    change = ctl.last_update[name]
+                    self._show("d" + name, change, nice_limit(np.max(np.abs(change))))
+            else:
+                grads = ctl.grads
+                scales = ctl.scales
+                for name in MATRICES:
+                    limit = nice_limit(scales["grads"][name]) if scales else 1.0
+                    self._show("d" + name, grads[name], limit)
             for name in MATRICES:
-                limit = nice_limit(scales["grads"][name]) if scales else 1.0
-                self._show("d" + name, grads[name], limit)
+                self.titles["d" + name].setText(f"Δ{name}" if self.showing_update
+                                                else f"∂L/∂{name}")
         self.header.setText(self._header(done))
 
     def _show(self, key, data, limit):
@@ -195,14 +208,24 @@ class WeightsPanel(Panel):
             bar.axis.setWidth(QtGui.QFontMetrics(font).horizontalAdvance(low) + 16)
 
     def _header(self, done):
-        T = self.ctl.T
+        ctl = self.ctl
+        T = ctl.T
+        if self.showing_update:
+            return (f"Below: Δθ of update {ctl.iteration} = −η · {self._step_name()}, "
+                    f"η = {fmt(ctl.lr)}")
         if done <= 0:
             return (f"Weights above, gradients ∂L/∂θ below: 0 until the backward phase adds "
                     f"steps {T - 1} … 0")
         if done < T:
             return (f"∂L/∂θ so far: steps T−1…t = <b>{T - 1}…{T - done}</b> "
                     f"({done} of {T})")
-        return f"∂L/∂θ complete: steps <b>{T - 1}…0</b>; the update is next"
+        return (f"∂L/∂θ complete: steps <b>{T - 1}…0</b>; the update is next: θ ← θ − η · "
+                f"{self._step_name()}")
+
+    def _step_name(self):
+        """What the optimiser multiplies by η: the gradient itself for plain SGD."""
+        name = self.ctl.optimizer.name
+        return "∂L/∂θ" if name == "sgd" else f"({name}'s rescaled ∂L/∂θ)"
 
     def resizeEvent(self, event):
         # A narrow dock keeps the images and drops the axis titles (the hover names cells).
@@ -215,9 +238,10 @@ class WeightsPanel(Panel):
     # ----------------------------------------------------------------- hover
 
     def cell_text(self, name, grad, i, j):
-        """What hovering cell (i, j) of matrix ``name`` (or its gradient) shows."""
+        """What hovering cell (i, j) of matrix ``name`` (or its lower row) shows."""
         value = float(self._data[_key(name, grad)][i, j])
-        label = f"∂L/∂{name}[{i}, {j}]" if grad else f"{name}[{i}, {j}]"
+        lower = f"Δ{name}" if self.showing_update else f"∂L/∂{name}"
+        label = f"{lower}[{i}, {j}]" if grad else f"{name}[{i}, {j}]"
         text = f"{label} = {fmt(value)}"
         H = self.ctl.net.hidden_size
         if self._gates and name in ("U", "W"):
