@@ -247,6 +247,18 @@ def _text(entries, key, path) -> str:
     return str(value)
 
 
+def _json_object(entries, key, path, what) -> dict:
+    """Entry ``key`` read as a JSON object; ``what`` names it in the error ("its network
+    config")."""
+    try:
+        value = json.loads(_text(entries, key, path))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"cannot load {path!r}: {what} is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"cannot load {path!r}: {what} is not a JSON object")
+    return value
+
+
 def _check_format(entries, path) -> None:
     marker = entries.get("format")
     if marker is None or marker.ndim != 0 or marker.dtype.kind != "U" or str(marker) != FORMAT_NAME:
@@ -274,14 +286,7 @@ def _build_network(entries, path) -> Network:
             f"cannot load {path!r}: it has no 'config' entry describing the network; the file is "
             "incomplete — save the model again"
         )
-    try:
-        config = json.loads(_text(entries, "config", path))
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"cannot load {path!r}: its network config is not valid JSON ({exc})"
-        ) from None
-    if not isinstance(config, dict):
-        raise ValueError(f"cannot load {path!r}: its network config is not a JSON object")
+    config = _json_object(entries, "config", path, "its network config")
     try:
         net = Network(**config)
     except (TypeError, ValueError) as exc:
@@ -351,14 +356,7 @@ def _build_vocab(entries, path, net) -> Vocabulary | None:
 def _build_extra(entries, path) -> dict:
     extra = {}
     if "extra" in entries:
-        try:
-            extra = json.loads(_text(entries, "extra", path))
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"cannot load {path!r}: its 'extra' entry is not valid JSON ({exc})"
-            ) from None
-        if not isinstance(extra, dict):
-            raise ValueError(f"cannot load {path!r}: its 'extra' entry is not a JSON object")
+        extra = _json_object(entries, "extra", path, "its 'extra' entry")
     for key, value in entries.items():
         if key.startswith(_EXTRA):
             extra[key[len(_EXTRA) :]] = value

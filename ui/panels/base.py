@@ -92,6 +92,21 @@ class Bars(pg.BarGraphItem):
         return self._bounds
 
 
+def still_plot(grid_x=True, grid_y=True):
+    """A PlotWidget and its PlotItem for a panel that sets its own ranges: no mouse zoom,
+    context menu or auto-range button; a light grid; plain numbers on the axes (a "×1e−3"
+    beside an axis title is easy to miss from the back of the room)."""
+    widget = pg.PlotWidget()
+    plot = widget.getPlotItem()
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.setMouseEnabled(x=False, y=False)
+    plot.showGrid(x=grid_x, y=grid_y, alpha=0.25)
+    for side in ("left", "bottom"):
+        plot.getAxis(side).enableAutoSIPrefix(False)
+    return widget, plot
+
+
 def cache_axes(*plots):
     """Keep the axes of these PlotItems as pictures: a view repaints its axes with every
     change inside it, and replaying an axis costs more than copying its picture."""

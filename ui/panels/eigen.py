@@ -10,7 +10,7 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from explorer.analysis import MAX_SLOPE, step_gain_bound
 
-from .base import COLORS, Panel, fmt
+from .base import COLORS, Panel, fmt, still_plot
 from .flow import radius_text
 from .loss import COMPACT_HEIGHT, KEY_FONT
 from .output import LABEL_STYLE, title_label
@@ -31,17 +31,11 @@ class EigenPanel(Panel):
     def __init__(self, ctl, selection, parent=None):
         super().__init__(ctl, selection, parent)
         self.header = title_label()
-        self.widget = pg.PlotWidget()
-        plot = self.plot = self.widget.getPlotItem()
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        plot.setMouseEnabled(x=False, y=False)
+        self.widget, plot = still_plot()
+        self.plot = plot
         plot.setAspectLocked(True)
-        plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setLabel("bottom", "Re λ", **LABEL_STYLE)
         plot.setLabel("left", "Im λ", **LABEL_STYLE)
-        for side in ("left", "bottom"):
-            plot.getAxis(side).enableAutoSIPrefix(False)
         angle = np.linspace(0, 2 * np.pi, 361)
         self.circle = plot.plot(np.cos(angle), np.sin(angle),
                                 pen=pg.mkPen(COLORS["text"], width=3))

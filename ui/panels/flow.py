@@ -10,7 +10,7 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from explorer.analysis import decades_per_step, flow_by_distance
 
-from .base import COLORS, FONT_SIZE, Panel, fmt, message_or_plot
+from .base import COLORS, FONT_SIZE, Panel, fmt, message_or_plot, still_plot
 from .loss import KEY_FONT, log_ticks
 from .output import LABEL_STYLE, title_label
 
@@ -78,14 +78,9 @@ class FlowPanel(Panel):
     def __init__(self, ctl, selection, parent=None):
         super().__init__(ctl, selection, parent)
         self.header = title_label()
-        self.widget = pg.PlotWidget()
-        plot = self.plot = self.widget.getPlotItem()
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        plot.setMouseEnabled(x=False, y=False)
-        plot.showGrid(x=True, y=True, alpha=0.25)
+        self.widget, plot = still_plot()
+        self.plot = plot
         plot.setLogMode(x=False, y=True)
-        plot.getAxis("left").enableAutoSIPrefix(False)
         font = QtGui.QFont()
         font.setPointSize(FONT_SIZE)
         metrics = QtGui.QFontMetrics(font)

@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from .base import COLORS, FONT_SIZE, Bars, Panel, cache_axes, fmt
+from .base import COLORS, FONT_SIZE, Bars, Panel, cache_axes, fmt, still_plot
 from .output import LABEL_STYLE, title_label, token_label
 
 RAW_COLOR = "#8fbfe0"
@@ -82,15 +82,8 @@ def _power_text(m, k):
 
 
 def _plot_widget():
-    widget = pg.PlotWidget()
-    plot = widget.getPlotItem()
+    widget, plot = still_plot(grid_x=False)
     cache_axes(plot)
-    plot.setMenuEnabled(False)
-    plot.hideButtons()
-    plot.showGrid(x=False, y=True, alpha=0.25)
-    for side in ("left", "bottom"):
-        # "(x1e+03)" beside an axis title is easy to miss from the back of the room.
-        plot.getAxis(side).enableAutoSIPrefix(False)
     return widget, plot
 
 
