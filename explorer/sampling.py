@@ -51,6 +51,50 @@ def apply_temperature(probs, temperature: float) -> np.ndarray:
     return q / q.sum()
 
 
+def _inverse_cdf(q: np.ndarray, u: float) -> int:
+    """The token whose slice of [0, 1) holds u when the tokens split it in proportion to q."""
+    cdf = np.cumsum(q)
+    cdf /= cdf[-1]
+    # side="right": a token of probability zero owns an empty slice and is never picked.
+    return int(np.searchsorted(cdf, u, side="right"))
+
+
+def _draw(probs, temperature: float, rng, avoid=None) -> int:
+    """Draw a token id from apply_temperature(probs, temperature), never ``avoid`` if given.
+
+    Without ``avoid`` the draw is an inverse-CDF draw of one uniform u. With it, the draw is
+    from the tempered distribution q with q[avoid] removed and the rest renormalised,
+    q'_i = q_i / (1 − q[avoid]), using the same u: when u falls in another token's slice,
+    that token is taken (as without ``avoid``); when it falls in avoid's slice, u is rescaled
+    to [0, 1) within that slice and drawn again from q'. Token i then comes out with
+    probability q_i + q[avoid] q'_i = q'_i, exactly, from a single uniform; and a seeded
+    sample only differs from the unrestricted one where that one drew ``avoid``.
+    """
+    q = apply_temperature(probs, temperature)
+    u = float(rng.random())
+    token = _inverse_cdf(q, u)
+    if avoid is None or token != avoid:
+        return token
+    rest = np.asarray(probs, dtype=np.float64).copy()
+    rest[avoid] = 0.0
+    if not np.any(rest > 0):
+        raise ValueError(
+            "avoid_unknown=True, but the network gives every token other than UNKNOWN_TOKEN "
+            "probability 0, so there is nothing else to draw"
+        )
+    # Removing avoid after tempering and renormalising equals tempering with avoid already
+    # removed; only the latter stays exact when q[avoid] has rounded to 1 (temperature 0 or
+    # near it), and at temperature 0 it gives the most likely other token.
+    q_rest = apply_temperature(rest, temperature)
+    cdf = np.cumsum(q)
+    cdf /= cdf[-1]
+    low = cdf[avoid - 1] if avoid > 0 else 0.0
+    # u lies in [low, cdf[avoid]), a slice of positive width (an empty one is never picked);
+    # the clip only guards against rounding at its ends.
+    v = (u - low) / (cdf[avoid] - low)
+    return _inverse_cdf(q_rest, min(max(v, 0.0), np.nextafter(1.0, 0.0)))
+
+
 def sample(
     net,
     vocab: Vocabulary,
@@ -59,6 +103,7 @@ def sample(
     prime: str = "",
     seed=None,
     state=None,
+    avoid_unknown: bool = False,
 ) -> str:
     """Generate ``length`` tokens and return them as text (the prime is not included).
 
@@ -73,8 +118,16 @@ def sample(
        ``np.random.default_rng(seed)`` and feed it back in. ``temperature=0`` is greedy
        (always the most likely token). The same seed gives the same text.
 
+    4. ``avoid_unknown=True`` (word vocabulary) never generates UNKNOWN_TOKEN, as the classic
+       tutorial's sentence generator does: each token is drawn from the tempered distribution
+       with UNKNOWN_TOKEN's probability removed and the others renormalised (at temperature 0,
+       the most likely token other than UNKNOWN_TOKEN). With the same seed, the text is the
+       same as with ``avoid_unknown=False`` up to where that one first drew UNKNOWN_TOKEN. A
+       char vocabulary has no UNKNOWN_TOKEN, so there the argument changes nothing. Unknown
+       words in the prime are still fed in as UNKNOWN_TOKEN.
+
     Word-level text comes out as ``vocab.decode`` writes it: tokens separated by spaces, one
-    sentence per line, UNKNOWN_TOKEN printed as itself. ``net`` is anything with
+    sentence per line, UNKNOWN_TOKEN (when it is drawn) printed as itself. ``net`` is anything with
     ``initial_state()`` and ``step(token_id, state) -> (probs, state)``, such as a ``Network``.
     """
     if not isinstance(vocab, Vocabulary):
@@ -84,6 +137,10 @@ def sample(
     temperature = _check_temperature(temperature)
     if not isinstance(prime, str):
         raise ValueError(f"prime must be a str, got {type(prime).__name__}")
+    if not isinstance(avoid_unknown, (bool, np.bool_)):
+        raise ValueError(f"avoid_unknown must be True or False, got {avoid_unknown!r}")
+    # A char vocabulary has no unknown token (unknown_id is None): nothing to avoid.
+    avoid = vocab.unknown_id if avoid_unknown else None
     for name in ("input_size", "output_size"):
         size = getattr(net, name, None)
         if size is not None and size != len(vocab):
@@ -122,7 +179,7 @@ def sample(
                 f"the network predicts probabilities of shape {probs.shape} but the vocabulary "
                 f"has {len(vocab)} tokens; use a vocab and net that belong together"
             )
-        token = int(rng.choice(len(vocab), p=apply_temperature(probs, temperature)))
+        token = _draw(probs, temperature, rng, avoid)
         generated.append(token)
         if len(generated) < length:
             probs, state = net.step(token, state)

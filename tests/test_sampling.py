@@ -296,3 +296,128 @@ def test_word_level_sampling_with_a_network():
     assert out.split("\n")[0] == "ran ."
     lines = sample(net, vocab, 40, temperature=1.0, seed=0).split("\n")
     assert all(line.split()[-1] == "." for line in lines[:-1])
+
+
+# ---------------------------------------------------------------------------- avoid_unknown
+
+
+class GridRng(np.random.Generator):
+    """A Generator whose uniforms are the midpoints of n equal slices of [0, 1), in order:
+    counting the tokens they pick measures each token's probability to within 1/n."""
+
+    def __init__(self, n):
+        super().__init__(np.random.PCG64(0))
+        self.n, self.k = n, 0
+
+    def random(self, *args, **kwargs):
+        u = (self.k + 0.5) / self.n
+        self.k += 1
+        return u
+
+
+def unknown_favourite_net(vocab, p_unknown=0.5):
+    """Every step the same distribution: UNKNOWN_TOKEN the most likely, the sentence marks
+    impossible (so every drawn token is a word of the text), the other words uneven."""
+    row = np.zeros(len(vocab))
+    words = [i for i, t in enumerate(vocab.tokens)
+             if t not in (SENTENCE_START, SENTENCE_END, UNKNOWN_TOKEN)]
+    row[words] = np.arange(1, len(words) + 1)
+    row *= (1 - p_unknown) / row.sum()
+    row[vocab.unknown_id] = p_unknown
+    return MarkovNet(np.tile(row, (len(vocab), 1))), row
+
+
+def frequencies(text, vocab):
+    counts = np.zeros(len(vocab))
+    for word in text.split():
+        counts[vocab.index(word)] += 1
+    return counts / counts.sum()
+
+
+def test_avoid_unknown_never_draws_it_even_when_it_is_the_most_likely():
+    net, row = unknown_favourite_net(WORDS, p_unknown=0.9)
+    assert np.argmax(row) == WORDS.unknown_id
+    text = sample(net, WORDS, 5000, seed=0, avoid_unknown=True)
+    assert len(text.split()) == 5000 and UNKNOWN_TOKEN not in text
+    # Without it the unknown token is most of the text.
+    plain = sample(net, WORDS, 5000, seed=0)
+    assert plain.split().count(UNKNOWN_TOKEN) > 4000
+    for temperature in (0.2, 3.0):
+        hot = sample(net, WORDS, 500, temperature=temperature, seed=1, avoid_unknown=True)
+        assert UNKNOWN_TOKEN not in hot
+
+
+def test_avoid_unknown_at_temperature_zero_takes_the_most_likely_other_token():
+    net, row = unknown_favourite_net(WORDS)
+    others = row.copy()
+    others[WORDS.unknown_id] = 0
+    best = WORDS.tokens[int(np.argmax(others))]
+    assert sample(net, WORDS, 4, temperature=0, avoid_unknown=True) == " ".join([best] * 4)
+    assert sample(net, WORDS, 4, temperature=0) == " ".join([UNKNOWN_TOKEN] * 4)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_avoid_unknown_renormalises_the_others_exactly(temperature):
+    net, row = unknown_favourite_net(WORDS)
+    n = 20000
+    q = apply_temperature(row, temperature)
+    rest = q.copy()
+    rest[WORDS.unknown_id] = 0
+    rest /= rest.sum()
+    text = sample(net, WORDS, n, temperature=temperature, seed=GridRng(n), avoid_unknown=True)
+    # Evenly spread uniforms: each token's share is its probability to within a few 1/n.
+    np.testing.assert_allclose(frequencies(text, WORDS), rest, atol=3 / n)
+    plain = sample(net, WORDS, n, temperature=temperature, seed=GridRng(n))
+    np.testing.assert_allclose(frequencies(plain, WORDS), q, atol=3 / n)
+
+
+def test_avoid_unknown_changes_only_the_draws_of_the_unknown_token():
+    # A memoryless net: each draw depends on its uniform only, so with the same seed the two
+    # texts differ exactly where the unrestricted one drew UNKNOWN_TOKEN.
+    net, _ = unknown_favourite_net(WORDS, p_unknown=0.3)
+    plain = sample(net, WORDS, 400, seed=5).split()
+    avoided = sample(net, WORDS, 400, seed=5, avoid_unknown=True).split()
+    assert UNKNOWN_TOKEN in plain
+    for was, now in zip(plain, avoided, strict=True):
+        assert (was == now) == (was != UNKNOWN_TOKEN)
+
+
+def test_avoid_unknown_is_reproducible_with_a_seed():
+    net = word_chain(WORDS, "the dog sat .")
+    net.transition = 0.5 * net.transition + 0.5 / len(WORDS)
+    a = sample(net, WORDS, 60, seed=9, avoid_unknown=True)
+    assert a == sample(net, WORDS, 60, seed=9, avoid_unknown=True)
+    assert a != sample(net, WORDS, 60, seed=10, avoid_unknown=True)
+    assert UNKNOWN_TOKEN not in a
+
+
+def test_avoid_unknown_still_feeds_unknown_words_of_the_prime():
+    net, _ = unknown_favourite_net(WORDS)
+    log = fed(net)
+    text = sample(net, WORDS, 20, prime="the zebra", seed=0, avoid_unknown=True)
+    assert log[:3] == [WORDS.index(SENTENCE_START), WORDS.index("the"), WORDS.unknown_id]
+    assert UNKNOWN_TOKEN not in text
+
+
+def test_avoid_unknown_is_ignored_for_characters():
+    # A char vocabulary has no unknown token: there is nothing to avoid, and every character
+    # keeps its probability.
+    net = MarkovNet(np.tile([0.4, 0.3, 0.2, 0.1], (4, 1)))
+    for seed in range(3):
+        assert sample(net, ABC, 80, prime="a", seed=seed, avoid_unknown=True) == \
+            sample(net, ABC, 80, prime="a", seed=seed)
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", None, 1.0])
+def test_avoid_unknown_must_be_a_bool(value):
+    with pytest.raises(ValueError, match="avoid_unknown must be True or False"):
+        sample(cycle_net(4), ABC, 3, prime="a", avoid_unknown=value)
+    assert sample(cycle_net(4), ABC, 3, prime="a", avoid_unknown=np.bool_(True)) == "bcd"
+
+
+def test_avoid_unknown_with_nothing_else_possible_says_so():
+    row = np.zeros(len(WORDS))
+    row[WORDS.unknown_id] = 1.0
+    net = MarkovNet(np.tile(row, (len(WORDS), 1)))
+    with pytest.raises(ValueError, match="avoid_unknown=True.*other than UNKNOWN_TOKEN"):
+        sample(net, WORDS, 3, seed=0, avoid_unknown=True)

@@ -6,6 +6,7 @@ import html
 
 from PyQt5 import QtCore, QtGui, QtWidgets
 
+from explorer.data import SENTENCE_END, SENTENCE_START, UNKNOWN_TOKEN
 from explorer.sampling import sample
 
 from .base import COLORS
@@ -14,12 +15,34 @@ from .base import COLORS
 _STEPS_PER_UNIT = 100
 _PRIME_COLOR = "#8a8a8a"
 _ERROR_STYLE = "color: #c00000;"
+UNKNOWN_SHOWN = "⟨unk⟩"
+
+
+def readable(text):
+    """Word-level text as the panel shows it: UNKNOWN_TOKEN as ⟨unk⟩, a sentence mark as a
+    line break (the engine writes the marks as they are in the vocabulary)."""
+    lines = []
+    for line in text.split("\n"):
+        words = []
+        for word in line.split(" "):
+            if word in (SENTENCE_START, SENTENCE_END):
+                if words:
+                    lines.append(" ".join(words))
+                words = []
+            else:
+                words.append(UNKNOWN_SHOWN if word == UNKNOWN_TOKEN else word)
+        # A mark at the end of a line already broke it; an empty line of the text stays.
+        if words or not line:
+            lines.append(" ".join(words))
+    return "\n".join(lines)
 
 
 class SamplePanel(QtWidgets.QWidget):
     """Generates text from the current network: ``set_lesson(net, vocab)``, then ``generate()``.
 
-    The output shows the prime in grey and what the network wrote after it in black.
+    The output shows the prime in grey and what the network wrote after it in black; word-level
+    markers read as ⟨unk⟩ and line breaks. For a word vocabulary a check box (on at first)
+    keeps the unknown token out of the text.
     """
 
     title = "Sample"
@@ -71,6 +94,12 @@ class SamplePanel(QtWidgets.QWidget):
         self.seed.setValue(0)
         self.seed.setToolTip("Random seed of the draws: the same seed writes the same text; "
                              "'random' (below 0) differs every time.")
+        self.avoid_unknown = QtWidgets.QCheckBox(f"never pick {UNKNOWN_SHOWN}")
+        self.avoid_unknown.setChecked(True)
+        self.avoid_unknown.setToolTip(
+            f"{UNKNOWN_SHOWN} stands for every word outside the vocabulary. Checked, it is "
+            "never written: each word is drawn with its probability removed and the others' "
+            "scaled up to sum to 1 (the text is the same until the first place it would appear).")
         self.button = QtWidgets.QPushButton("Generate")
         self.button.setDefault(True)
         self.button.setToolTip("Write text with the current weights.")
@@ -106,7 +135,8 @@ class SamplePanel(QtWidgets.QWidget):
                 (("Prime", self.prime), ("Length", self.length), ("Seed", self.seed)), 2):
             controls.addWidget(QtWidgets.QLabel(label), row, 0)
             controls.addWidget(field, row, 1)
-        controls.addWidget(self.button, 5, 0, 1, 2)
+        controls.addWidget(self.avoid_unknown, 5, 0, 1, 2)
+        controls.addWidget(self.button, 6, 0, 1, 2)
         controls.setColumnStretch(1, 1)
 
         layout = QtWidgets.QVBoxLayout(self)
@@ -124,8 +154,11 @@ class SamplePanel(QtWidgets.QWidget):
         self.net, self.vocab = net, vocab
         self.text = ""
         self.output.clear()
-        unit = "words" if vocab is not None and vocab.level == "word" else "characters"
+        words = vocab is not None and vocab.level == "word"
+        unit = "words" if words else "characters"
         self.length.setSuffix(f" {unit}")
+        # Characters have no unknown token; the user's choice is kept for the next word lesson.
+        self.avoid_unknown.setVisible(words)
         if vocab is None:
             self._say("This lesson has no vocabulary (no text), so there is nothing to sample.",
                       error=True)
@@ -141,6 +174,11 @@ class SamplePanel(QtWidgets.QWidget):
     def set_temperature(self, value):
         self.temperature_slider.setValue(round(value * _STEPS_PER_UNIT))
 
+    def avoiding_unknown(self):
+        """Whether generation avoids UNKNOWN_TOKEN: the check box, for a word vocabulary."""
+        return (self.vocab is not None and self.vocab.level == "word"
+                and self.avoid_unknown.isChecked())
+
     def generate(self):
         """Write ``length`` tokens after the prime; returns the text, or None after an error
         (which the panel shows)."""
@@ -152,7 +190,8 @@ class SamplePanel(QtWidgets.QWidget):
         try:
             text = sample(self.net, self.vocab, self.length.value(),
                           temperature=self.temperature(), prime=prime,
-                          seed=None if seed < 0 else seed)
+                          seed=None if seed < 0 else seed,
+                          avoid_unknown=self.avoiding_unknown())
         except ValueError as error:
             self._say(str(error), error=True)
             return None
@@ -164,6 +203,10 @@ class SamplePanel(QtWidgets.QWidget):
         start = ""
         if not prime and self.vocab.level == "char":
             start = " With no prime, the first character is drawn uniformly at random."
+        elif self.avoiding_unknown():
+            start = f" {UNKNOWN_SHOWN} is never picked."
+        elif UNKNOWN_TOKEN in text.split():
+            start = f" {UNKNOWN_SHOWN} stands for a word outside the vocabulary."
         self._say(f"{self.length.value()} {unit} generated, {how}, "
                   f"seed {'random' if seed < 0 else seed}.{start}")
         self.generated.emit(text)
@@ -173,11 +216,13 @@ class SamplePanel(QtWidgets.QWidget):
 
     def _show(self, prime, text):
         # The prime joins the text as the vocabulary writes it: words with a space between.
-        joiner = " " if prime and self.vocab.level == "word" else ""
+        words = self.vocab.level == "word"
+        joiner = " " if prime and words else ""
+        shown = readable(text) if words else text
         self.output.setHtml(
             "<div style='white-space: pre-wrap;'>"
             f"<span style='color: {_PRIME_COLOR};'>{html.escape(prime + joiner)}</span>"
-            f"<span style='color: {COLORS['text']};'>{html.escape(text)}</span></div>")
+            f"<span style='color: {COLORS['text']};'>{html.escape(shown)}</span></div>")
 
     def _say(self, message, error=False):
         self.message.setStyleSheet(_ERROR_STYLE if error else "color: #505050;")
