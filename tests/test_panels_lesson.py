@@ -61,7 +61,9 @@ def test_sequence_cells_follow_the_forward_phase(qtbot):
             assert cell["y"] == show_token(ctl.token(ctl.targets[t]))
             if t < done:
                 assert cell["pred"] == show_token(ctl.token(top[t]))
-                assert cell["p"] == fmt(float(prob[t]), 2)
+                p_target = float(ctl.trace.probs[t, ctl.targets[t]])
+                assert cell["p"] == fmt(p_target, 2)
+                assert p_target == pytest.approx(np.exp(-ctl.trace.loss[t]))
                 assert cell["loss"] == fmt(float(ctl.trace.loss[t]), 2)
                 assert panel.cell_color(t) != NOT_COMPUTED
             else:

@@ -414,3 +414,25 @@ def test_hovering_shows_the_numbers_under_the_mouse(qtbot):
     lam = ctl.eigenvalues()["W"][4]
     hover_at(eigen, eigen.plot, lam.real, lam.imag)
     assert eigen.widget.toolTip() == eigen.point_text("W", 4)
+
+
+def test_output_scale_fits_the_windows_probabilities_and_replays_the_same(qtbot):
+    """An untrained model's 1/V bars stay visible: the y axis ends at the smallest of 0.05,
+    0.1, 0.2, 0.5, 1 above every probability of the window computed so far, and a step shows
+    the same scale every time it is revisited."""
+    panel, ctl, _ = make(qtbot, OutputPanel, "prose")
+    scales = []
+    for _ in range(ctl.T):
+        ctl.step()
+        panel.refresh()
+        seen = float(np.nanmax(ctl.trace.probs))
+        top = panel._y_top
+        assert seen <= top and (top == 0.05 or seen > {0.1: 0.05, 0.2: 0.1, 0.5: 0.2,
+                                                       1.0: 0.5}[top])
+        low, high = panel.plot.vb.viewRange()[1]
+        assert low == 0 and high == pytest.approx(1.3 * top)
+        scales.append(top)
+    assert scales[0] < 1.0                 # 65 symbols, untrained: far below 1
+    ctl.goto(3)                            # back to the fourth step of the timeline
+    panel.refresh()
+    assert panel._y_top == scales[2]

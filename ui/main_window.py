@@ -238,7 +238,7 @@ class MainWindow(QtWidgets.QMainWindow):
                          QtCore.Qt.Vertical)
         self.resizeDocks([d["hidden"], d["deltas"], d["delta_split"], d["output"]],
                          [220, 220, 680, 390], QtCore.Qt.Horizontal)
-        self.resizeDocks([d["delta_split"], d["equation"]], [310, 170], QtCore.Qt.Vertical)
+        self.resizeDocks([d["delta_split"], d["equation"]], [290, 190], QtCore.Qt.Vertical)
         self.resizeDocks([d["output"], d["loss"]], [270, 330], QtCore.Qt.Vertical)
         self._sized = True
 

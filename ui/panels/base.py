@@ -18,6 +18,7 @@ COLORS = {
     "muted": "#7f7f7f", "target": "#2ca02c", "current": "#ff7f0e", "text": "#202020",
 }
 FONT_SIZE = 12          # points; the window scales panels' fonts from this
+NOT_YET = "#dcdcdc"     # the background of numbers not computed yet (NaN)
 
 
 def nice_limit(value, floor=1e-12):
@@ -352,6 +353,7 @@ class Heatmap(pg.GraphicsLayoutWidget):
 
     _shape = None           # (T, n) of set_shape
     _ticks = None           # the tick labels set last
+    _tab = 0.6              # the height of the current-step marker's tabs, in rows
 
     def __init__(self, label, on_click=None, x_title="time step t", y_title="unit",
                  parent=None):
@@ -367,12 +369,16 @@ class Heatmap(pg.GraphicsLayoutWidget):
         self.image = pg.ImageItem(axisOrder="col-major")
         self.image.setColorMap(DIVERGING)
         self.plot.addItem(self.image)
-        self.marker = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1)
-        self.marker.setPen(pg.mkPen(COLORS["forward"], width=3))
+        # Not computed yet (NaN, transparent) shows this grey: white means 0 on the map.
+        self.plot.vb.setBackgroundColor(NOT_YET)
+        # The current step is marked by tabs above and below its column, outside the data: a
+        # frame around a narrow column would hide its numbers.
+        self.marker = QtWidgets.QGraphicsPathItem()
+        self.marker.setPen(QtGui.QPen(QtCore.Qt.NoPen))
+        self.marker.setBrush(pg.mkBrush(COLORS["forward"]))
         self._marker_phase = "forward"
-        self.marker.setBrush(QtGui.QBrush(QtCore.Qt.NoBrush))
         self.plot.addItem(self.marker)
-        self.unit_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#000000", width=1,
+        self.unit_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(COLORS["current"], width=2,
                                                               style=QtCore.Qt.DashLine))
         self.plot.addItem(self.unit_line)
         self.bar = pg.ColorBarItem(colorMap=DIVERGING, interactive=False, width=14)
@@ -391,7 +397,8 @@ class Heatmap(pg.GraphicsLayoutWidget):
 
     def set_shape(self, T, n):
         self.plot.setXRange(0, T, padding=0.01)
-        self.plot.setYRange(0, n, padding=0.02)
+        self._tab = max(0.6, 0.05 * n)     # the marker's tabs, in units of rows
+        self.plot.setYRange(-self._tab, n + self._tab, padding=0)
         self._shape = (T, n)
         self._ticks = None
         self._set_ticks()
@@ -403,7 +410,7 @@ class Heatmap(pg.GraphicsLayoutWidget):
             return
         T, n = self._shape
         # The axes and the colour bar take about 90 px across and 60 px down.
-        ticks = (centred_ticks(T, max(3, (self.width() - 90) // 26)),
+        ticks = (centred_ticks(T, max(2, (self.width() - 90) // 40)),
                  centred_ticks(n, max(3, (self.height() - 60) // 24)))
         if ticks != self._ticks:
             self._ticks = ticks
@@ -433,9 +440,13 @@ class Heatmap(pg.GraphicsLayoutWidget):
         else:
             if phase != self._marker_phase:
                 self._marker_phase = phase
-                self.marker.setPen(pg.mkPen(COLORS["backward" if phase != "forward"
-                                                   else "forward"], width=3))
-            self.marker.setRect(QtCore.QRectF(current, 0, 1, data.shape[1]))
+                self.marker.setBrush(pg.mkBrush(COLORS["backward" if phase != "forward"
+                                                       else "forward"]))
+            n, tab = data.shape[1], self._tab
+            path = QtGui.QPainterPath()
+            path.addRect(QtCore.QRectF(current, -tab, 1, tab))
+            path.addRect(QtCore.QRectF(current, n, 1, tab))
+            self.marker.setPath(path)
             self.marker.show()
         if unit is None:
             self.unit_line.hide()

@@ -265,8 +265,9 @@ class DeltaSplitPanel(Panel):
         top = max(s.get("dh", 0.0), s.get("dh_out", 0.0), s.get("delta", 0.0))
         self._limit = nice_limit(top)
         L = self._limit
-        # Labels at ±L/2 (the edges' labels would be clipped), plain ticks at ±L.
-        ticks = [[(v, fmt(v, 2)) for v in (-L / 2, 0.0, L / 2)], [(-L, ""), (L, "")]]
+        # Labels at ±L/2 (the edges' labels would be clipped), plain ticks at ±L and at 0 (a
+        # line marks 0; three labels in a narrow chart run together).
+        ticks = [[(v, fmt(v, 2)) for v in (-L / 2, L / 2)], [(-L, ""), (0.0, ""), (L, "")]]
         for key in ("own", "future", "dh", "delta"):
             self.plots[key].setXRange(-L, L, padding=0.02)
             self.plots[key].getAxis("bottom").setTicks(ticks)
@@ -392,8 +393,8 @@ class DeltaSplitPanel(Panel):
         # A verdict only where the maths guarantees it: ‖W‖₂ · max f′ < 1 shrinks every step.
         # Otherwise a condition; the Gradient flow panel shows what actually happens.
         if bound is not None and bound < 1:
-            verdict = (f"so every step back keeps at most {bound:.3g}× of it: it fades "
-                       "(vanishing)")
+            verdict = (f"and ‖W‖₂ · max f′ = {bound:.3g} < 1, so every step back keeps at "
+                       f"most {bound:.3g}× of it: it fades (vanishing)")
         elif rho is not None and rho > 1:
             verdict = ("so it can grow where the mask is near 1 (exploding): see Gradient flow")
         else:

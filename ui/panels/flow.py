@@ -21,10 +21,12 @@ MIN_STEPS = 3
 BAND_COLOR = (214, 39, 40, 50)
 TAIL_COLOR = "#9a9a9a"
 # The y axis title, longest first: the longest that fits the plot's height is shown.
-Y_TITLES = ("fraction of ‖∂L<sub>s</sub>/∂h<sub>s</sub>‖ reaching h<sub>s−d</sub> (log)",
-            "fraction reaching h<sub>s−d</sub> (log)",
-            "fraction reaching h<sub>s−d</sub>",
-            "fraction left")
+# Longest first: the widest that fits the plot's height is shown. "Relative", not "fraction":
+# exploding gradients grow beyond 1.
+Y_TITLES = ("‖∂L<sub>s</sub>/∂h<sub>s−d</sub>‖ / ‖∂L<sub>s</sub>/∂h<sub>s</sub>‖ (log)",
+            "relative size at h<sub>s−d</sub> (log)",
+            "relative size at h<sub>s−d</sub>",
+            "relative size")
 WIDE = 640          # from this panel width, the header names ρ(W) too
 
 
@@ -90,7 +92,7 @@ class FlowPanel(Panel):
             for title in Y_TITLES]
         self._y_title = None
         self._fit_y_title()
-        plot.setLabel("bottom", "distance d = s − t (steps back from L<sub>s</sub>)",
+        plot.setLabel("bottom", "steps back d = s − t",
                       **LABEL_STYLE)
         # The band first, so the lines draw over it.
         self.low = plot.plot(pen=pg.mkPen(BAND_COLOR[:3], width=1))

@@ -116,7 +116,7 @@ class LossPanel(Panel):
         self.hist_widget, self.hist_plot = _plot_widget()
         self.hist_plot.setMouseEnabled(x=False, y=False)
         self.hist_plot.setLabel("left", "L per window", **LABEL_STYLE)
-        self.hist_plot.setLabel("bottom", "update (iteration)", **LABEL_STYLE)
+        self.hist_plot.setLabel("bottom", "update", **LABEL_STYLE)
         self.history_curve = self.hist_plot.plot(pen=pg.mkPen(RAW_COLOR, width=1.5))
         self.smooth_curve = self.hist_plot.plot(pen=pg.mkPen(COLORS["forward"], width=4))
         self.hist_chance = pg.InfiniteLine(angle=0, pen=chance_pen)
@@ -180,7 +180,8 @@ class LossPanel(Panel):
         self.step_chance.setValue(self._chance)
         self.hist_chance.setValue(T * self._chance)
         self.step_plot.setXRange(-0.6, T - 0.4, padding=0)
-        every = 1 if T <= 12 else 2 if T <= 24 else 5 if T <= 60 else 10
+        # The plot is often a third of a narrow dock: at most about 6 labels.
+        every = 1 if T <= 6 else 2 if T <= 12 else 5 if T <= 30 else 10 if T <= 60 else 20
         self.step_plot.getAxis("bottom").setTicks([[(t, str(t)) for t in range(0, T, every)]])
         self._step_top = round_up(1.5 * self._chance)
         self.step_plot.setYRange(0, self._step_top, padding=0)

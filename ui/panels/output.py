@@ -8,9 +8,11 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from .base import COLORS, FONT_SIZE, Bars, Panel, RichLabel, cache_axes, fmt, message_or_plot
 
-# Above this many tokens the panel shows the most likely ones (and the target), sorted.
+# Above this many characters the panel shows the most likely ones (and the target), sorted.
 MAX_BARS = 24
-TOP_K = 20
+CHAR_TOP_K = 20
+# Words are long labels: above TOP_K + 1 of them, the TOP_K most likely (and the target).
+TOP_K = 10
 MAX_LABEL = 8           # characters of a token label before it is shortened with "…"
 COMPACT_HEIGHT = 330    # below this panel height the x axis title is left out
 LABEL_STYLE = {"font-size": f"{FONT_SIZE}pt"}
@@ -52,12 +54,15 @@ class TokenAxis(pg.AxisItem):
         super().__init__("bottom")
         self._labels = []           # (x, text)
         self.vertical = False
+        self.marked = None          # the x whose label is drawn in the target's colour
+        self._marked_pen = pg.mkPen(COLORS["target"])
         self._height = None
         self._sizes = {}            # (font, text) -> the size the base class would measure
 
-    def set_labels(self, labels, vertical):
+    def set_labels(self, labels, vertical, marked=None):
         self._labels = list(labels)
         self.vertical = bool(vertical)
+        self.marked = marked
         self.setTicks([self._labels])
         if self.vertical:
             font = self.style["tickFont"] or QtGui.QFont()
@@ -102,7 +107,7 @@ class TokenAxis(pg.AxisItem):
             ticks.append((tick_pen, QtCore.QPointF(px, top),
                           QtCore.QPointF(px, top + tick_length)))
             if self.vertical:
-                texts.append((px, max(0, tick_length) + 4, text))
+                texts.append((px, max(0, tick_length) + 4, text, x == self.marked))
                 continue
             size = self._sizes.get((font, text))
             if size is None:
@@ -110,7 +115,7 @@ class TokenAxis(pg.AxisItem):
                 size = self._sizes[(font, text)] = (br.width(), br.height() * 0.8)
             rect = QtCore.QRectF(px - size[0] / 2, top + offset, size[0], size[1])
             if outer & rect == rect:
-                texts.append((rect, flags, text))
+                texts.append((rect, flags, text, x == self.marked))
                 tallest = max(tallest, size[1])
         if not self.vertical:
             self._updateMaxTextSize(tallest)
@@ -118,15 +123,21 @@ class TokenAxis(pg.AxisItem):
 
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
         if not self.vertical:
-            return super().drawPicture(p, axisSpec, tickSpecs, textSpecs)
+            super().drawPicture(p, axisSpec, tickSpecs, [spec[:3] for spec in textSpecs
+                                                         if not spec[3]])
+            for rect, flags, text, marked in textSpecs:
+                if marked:
+                    p.setPen(self._marked_pen)
+                    p.drawText(rect, int(flags), text)
+            return None
         super().drawPicture(p, axisSpec, tickSpecs, [])
         if self.style["tickFont"] is not None:
             p.setFont(self.style["tickFont"])
-        p.setPen(self.textPen())
         height = self.boundingRect().height()
         metrics = QtGui.QFontMetrics(p.font())
         line = metrics.height()
-        for px, top, text in textSpecs:
+        for px, top, text, marked in textSpecs:
+            p.setPen(self._marked_pen if marked else self.textPen())
             p.save()
             p.translate(px, top)
             p.rotate(-90)
@@ -155,9 +166,10 @@ class OutputPanel(Panel):
         self.plot.hideButtons()
         self.plot.showGrid(y=True, alpha=0.25)
         self.plot.setLabel("left", "ŷ_t[token]", **LABEL_STYLE)
-        # Fixed [0, 1] (with room above for the labels), so that frames compare honestly.
-        self.plot.setYRange(0, 1.1, padding=0)
-        self.plot.getAxis("left").setTicks([[(v, f"{v:g}") for v in (0, 0.2, 0.4, 0.6, 0.8, 1)]])
+        # The scale is set per window from what it has computed (see _scale), with room above
+        # for the labels: the same picture for the same step, every time it is shown.
+        self._y_top = None
+        self.plot.getAxis("left").enableAutoSIPrefix(False)     # no "(×0.001)" to miss
         self.bars = Bars(x=[0], height=[0], width=0.75, brush=COLORS["forward"])
         # Made once: the target's bar is green, the top one framed.
         self._brushes = {True: pg.mkBrush(COLORS["target"]), False: pg.mkBrush(COLORS["forward"])}
@@ -167,6 +179,11 @@ class OutputPanel(Panel):
         self.uniform = pg.InfiniteLine(angle=0, pen=pg.mkPen(COLORS["muted"], width=2,
                                                              style=QtCore.Qt.DashLine))
         self.plot.addItem(self.uniform)
+        # Between the most likely tokens and a target that is not among them.
+        self.separator = pg.InfiniteLine(angle=90, pen=pg.mkPen(COLORS["target"], width=1,
+                                                                style=QtCore.Qt.DotLine))
+        self.separator.hide()
+        self.plot.addItem(self.separator)
         font = QtGui.QFont()
         font.setPointSize(FONT_SIZE)
         font.setBold(True)
@@ -191,13 +208,17 @@ class OutputPanel(Panel):
 
     def _bind(self):
         O = self.ctl.net.output_size
-        self._top_only = O > MAX_BARS
-        self._n = TOP_K + 1 if self._top_only else O
+        vocab = getattr(self.ctl, "vocab", None)
+        self._words = vocab is not None and vocab.level == "word"
+        self._k = TOP_K if self._words else CHAR_TOP_K
+        self._top_only = O > (TOP_K + 1 if self._words else MAX_BARS)
+        self._n = self._k + 1 if self._top_only else O
         self._shown = np.arange(min(self._n, O))
         self._heights = np.zeros(len(self._shown))
         self._labels_key = None
         self._bars_key = None
         self._n_shown = None
+        self._y_top = None
         self._step = None
         self.uniform.setValue(1.0 / O)
         self.plot.setXRange(-0.6, self._n - 0.4, padding=0)
@@ -214,10 +235,11 @@ class OutputPanel(Panel):
             self._show_message(t)
             return
         self.stack.setCurrentIndex(1)
+        self._scale()
         target = int(ctl.trace.y[t])
         if self._top_only:
             order = np.argsort(-probs, kind="stable")
-            shown = order[:TOP_K]
+            shown = order[:self._k]
             if target not in shown:
                 shown = np.append(shown, target)
         else:
@@ -236,13 +258,20 @@ class OutputPanel(Panel):
             brushes = [self._brushes[i == target] for i in shown]
             pens = [self._pens[i == top] for i in shown]
             self.bars.setOpts(x=x, height=heights, width=0.75, brushes=brushes, pens=pens)
-        key = tuple(shown.tolist())
+        xt = int(np.flatnonzero(shown == target)[0])
+        key = (tuple(shown.tolist()), target)
         if key != self._labels_key:
             self._labels_key = key
             labels = [token_label(ctl.token(i)) for i in shown]
+            # Among many words the target's bar is easy to lose: its word is green too, and
+            # when it is not in the top k, the extra bar at the right is set apart.
             self.axis.set_labels(list(zip(x.tolist(), labels, strict=True)),
-                                 vertical=max(len(s) for s in labels) > 2)
-        xt = int(np.flatnonzero(shown == target)[0])
+                                 vertical=max(len(s) for s in labels) > 2,
+                                 marked=xt if self._words else None)
+            extra = self._top_only and self._words and xt == self._k
+            if extra:
+                self.separator.setValue(xt - 0.5)
+            self.separator.setVisible(extra)
         xp = int(np.flatnonzero(shown == top)[0])
         p_target, p_top = float(probs[target]), float(probs[top])
         if top == target:
@@ -255,10 +284,26 @@ class OutputPanel(Panel):
             self.top_label.show()
         lift = p_target
         # Two labels on neighbouring bars of similar height would overlap: lift the target's.
-        if top != target and abs(xt - xp) <= 2 and abs(p_target - p_top) < 0.1:
-            lift = p_top + 0.08
+        y_top = self._y_top
+        if top != target and abs(xt - xp) <= 3 and abs(p_target - p_top) < 0.12 * y_top:
+            lift = p_top + 0.12 * y_top
         self._place(self.target_label, xt, lift)
         self.header.setText(self._title(t, target))
+
+    def _scale(self):
+        """The y axis up to the smallest of 0.05, 0.1, 0.2, 0.5, 1 above every probability of
+        this window computed so far: an untrained model's 1/V bars are visible, and within a
+        phase the frames compare (every step of the backward phase has the same scale)."""
+        probs = self.ctl.trace.probs
+        seen = float(np.nanmax(probs)) if np.isfinite(probs).any() else 1.0
+        y_top = next((v for v in (0.05, 0.1, 0.2, 0.5) if seen <= v), 1.0)
+        if y_top != self._y_top:
+            self._y_top = y_top
+            # Room above the bars for the labels (two rows of them when lifted).
+            self.plot.setYRange(0, 1.3 * y_top, padding=0)
+            self.plot.getAxis("left").setTicks(
+                [[(v * y_top, f"{v * y_top:g}") for v in (0, 0.5, 1)],
+                 [(v * y_top, "") for v in (0.25, 0.75)]])
 
     def _place(self, label, x, height):
         """Put a label over bar x, kept inside the plot at the left and right edges."""
@@ -266,7 +311,7 @@ class OutputPanel(Panel):
         ax = 0.0 if x < 2 else 1.0 if x > n - 3 else 0.5
         label.setAnchor((ax, 1))
         label.setPos(x - 0.4 if ax == 0 else x + 0.4 if ax == 1 else x,
-                     min(height, 1.0) + 0.01)
+                     min(height, 1.15 * self._y_top) + 0.01 * self._y_top)
 
     def _title(self, t, target):
         ctl = self.ctl
@@ -274,14 +319,19 @@ class OutputPanel(Panel):
         y_tok = token_label(ctl.token(target))
         loss = float(ctl.trace.loss[t])
         # The dashed line is the chance level: a model that knows nothing gives every token 1/O.
+        O = ctl.net.output_size
         key = (f"<span style='color:{COLORS['muted']}; font-size:{FONT_SIZE - 1}pt'>"
-               + (f"the {TOP_K} most likely of {ctl.net.output_size} tokens and the target "
-                  "&nbsp; " if self._top_only else "")
-               + f"- - - uniform guess 1/{ctl.net.output_size}</span>")
+               + (f"the {self._k} most likely of {O} tokens and the target "
+                  "&nbsp; " if self._top_only and not self._words else "")
+               + (f"green: the target (after the dotted line if not in the top {self._k}) "
+                  "&nbsp; " if self._top_only and self._words else "")
+               + f"- - - uniform guess 1/{O}</span>")
         # In a low dock the key moves to the plot's tooltip, leaving the height to the bars.
         self.plot_widget.setToolTip(key)
         self._key = key
-        return (f"ŷ_t at t = {t} (input '{x_tok}', target '{y_tok}'): "
+        # Which bars these are belongs in the title: a compact dock drops the key.
+        top = f", top {self._k} of {O} words" if self._top_only and self._words else ""
+        return (f"ŷ_t at t = {t}{top} (input '{x_tok}', target '{y_tok}'): "
                 f"L_t = −ln ŷ_t[{y_tok}] = <b>{fmt(loss)}</b>"
                 + ("" if self._compact else " &nbsp; " + key))
 

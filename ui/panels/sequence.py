@@ -18,7 +18,7 @@ ROWS = (
     ("x", "input x<sub>t</sub>", 1.9),
     ("y", "target y<sub>t</sub>", 1.15),
     ("pred", "predicted", 1.15),
-    ("p", "its prob.", 1.15),
+    ("p", "p(target)", 1.15),         # ŷ_t[y_t]: the loss below is −ln of it
     ("loss", "loss L<sub>t</sub>", 1.15),
 )
 
@@ -380,8 +380,8 @@ class SequencePanel(Panel):
         ctl = self.ctl
         if len(self._cells) != ctl.T or self.strip.width() != self.strip.cell_w * ctl.T:
             self._fit()
-        top, prob = ctl.predictions()
-        loss = ctl.trace.loss
+        top, _ = ctl.predictions()
+        loss, probs = ctl.trace.loss, ctl.trace.probs
         inputs, targets = ctl.inputs, ctl.targets
         width = self.strip.cell_w - 12
         big = QtGui.QFontMetrics(self.big_font)
@@ -394,9 +394,10 @@ class SequencePanel(Panel):
         for t in range(ctl.T):
             done = top[t] >= 0
             L = float(loss[t])
+            p_target = float(probs[t, targets[t]]) if done else None
             # What the cell shows depends on these alone: unchanged cells are reused.
-            key = (t, int(inputs[t]), int(targets[t]), int(top[t]),
-                   float(prob[t]) if done else None, L if done and L == L else None, width)
+            key = (t, int(inputs[t]), int(targets[t]), int(top[t]), p_target,
+                   L if done and L == L else None, width)
             cell = cache.get(key)
             if cell is None:
                 if done and math.isfinite(L):
@@ -408,7 +409,7 @@ class SequencePanel(Panel):
                     "x": self._token(inputs[t], big, width),
                     "y": self._token(targets[t], small, width),
                     "pred": self._token(top[t], small, width) if done else "·",
-                    "p": fmt(float(prob[t]), 2) if done else "·",
+                    "p": fmt(p_target, 2) if done else "·",
                     "loss": fmt(L, 2) if done else "·",
                     "correct": bool(done and top[t] == targets[t]),
                     "color": color,

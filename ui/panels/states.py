@@ -9,20 +9,13 @@ from PyQt5 import QtWidgets
 from .base import COLORS, Bars, Heatmap, Panel, cache_axes, fmt, nice_limit
 
 
-class _GrowingLimit:
-    """A colour scale for values with no fixed bound (relu states, LSTM cells): within a window
-    it only grows, so that its frames compare; a new window starts from its own scale."""
-
-    def __init__(self):
-        self.window, self.limit = None, 1.0
-
-    def __call__(self, ctl, data):
-        window = (ctl.iteration, ctl.window_index)
-        if window != self.window:
-            self.window, self.limit = window, 1.0
-        seen = np.nanmax(np.abs(data)) if np.isfinite(data).any() else 0.0
-        self.limit = max(self.limit, nice_limit(seen))
-        return (-self.limit, self.limit)
+def _open_levels(data):
+    """Colour levels for values with no fixed bound (relu states, LSTM cells): ± a round number
+    above every value computed so far (at least 1). Only computed values count, so a step
+    shows the same picture every time it is revisited."""
+    seen = np.nanmax(np.abs(data)) if np.isfinite(data).any() else 0.0
+    limit = max(1.0, nice_limit(seen))
+    return (-limit, limit)
 
 
 class HiddenPanel(Panel):
@@ -46,7 +39,6 @@ class HiddenPanel(Panel):
 
     def _bind(self):
         ctl = self.ctl
-        self._h_limit, self._c_limit = _GrowingLimit(), _GrowingLimit()
         lstm = ctl.net.cell == "lstm"
         self.heatmap.set_shape(ctl.T, ctl.net.hidden_size)
         self.heatmap.plot.setLabel("left", "unit (h_t)" if lstm else "unit")
@@ -59,7 +51,7 @@ class HiddenPanel(Panel):
         net = self.ctl.net
         if net.cell != "rnn" or net.activation in ("tanh", "sigmoid"):
             return (-1.0, 1.0)                  # bounded states: one fixed scale
-        return self._h_limit(self.ctl, data)
+        return _open_levels(data)
 
     def refresh(self):
         if self.unchanged():
@@ -70,7 +62,7 @@ class HiddenPanel(Panel):
                               self.selection.unit, phase)
         if ctl.net.cell == "lstm":
             c = ctl.trace.cell_state
-            self.cell_heatmap.set_data(c, self._c_limit(ctl, c), ctl.current,
+            self.cell_heatmap.set_data(c, _open_levels(c), ctl.current,
                                        self.selection.unit, phase)
 
     def _label(self, t, k, value):
@@ -151,6 +143,9 @@ class DeltaPanel(Panel):
         if top != self._top:
             self._top = top
             self.norm_plot.setYRange(0, top, padding=0.02)
+            # Three labels: the plot is short, and more would run together.
+            self.norm_plot.getAxis("left").setTicks(
+                [[(v, fmt(v, 2)) for v in (0.0, top / 2, top)], []])
 
     def _label(self, t, k, value):
         name = "δ" if self.ctl.net.cell == "rnn" else "∂L/∂h"

@@ -11,6 +11,15 @@ from .base import COLORS, FONT_SIZE, Panel, PictureCache, fmt
 from .sequence import show_token
 
 GREY = "#b4b4b4"
+# What one forward step computes, per cell (the Equations panel has the gates in full).
+STEP_RULE = {
+    "rnn": "h<sub>t</sub> = f(U x<sub>t</sub> + W h<sub>t−1</sub> + b)",
+    "lstm": "gates from x<sub>t</sub> and h<sub>t−1</sub>; c<sub>t</sub> = f<sub>t</sub> "
+            "c<sub>t−1</sub> + i<sub>t</sub> g<sub>t</sub>; h<sub>t</sub> = o<sub>t</sub> "
+            "tanh(c<sub>t</sub>)",
+    "gru": "gates from x<sub>t</sub> and h<sub>t−1</sub>; h<sub>t</sub> = (1 − z<sub>t</sub>) "
+           "n<sub>t</sub> + z<sub>t</sub> h<sub>t−1</sub>",
+}
 DONE_FILL = "#deebf7"       # a computed forward node
 CURRENT_FILL = "#9ecae1"    # the step just computed
 MUTED_BLUE = "#9db9d3"      # forward structure while the backward phase runs
@@ -320,7 +329,8 @@ class UnrolledPanel(Panel):
             out.append(self._cmd("node", x, rows["h"], r, "h", "−1", "done", True, key[1], None,
                                  None, None))
             out.append(self._cmd("text", x - cw / 2, rows["h"] + r + 2, cw, 18,
-                                 int(QtCore.Qt.AlignHCenter), "h0", "sub", COLORS["muted"]))
+                                 int(QtCore.Qt.AlignHCenter), "initial", "sub",
+                                 COLORS["muted"]))
         elif kind == "dots":
             out.append(self._cmd("dots", col(t), rows["h"]))
         elif kind == "in":
@@ -470,7 +480,7 @@ class UnrolledPanel(Panel):
                          f"known; next: backward through time from t = {T - 1}")
             else:
                 first = (f"<b>Forward phase</b> · step t = {self.current} of 0…{T - 1} done: "
-                         "h<sub>t</sub> = f(U x<sub>t</sub> + W h<sub>t−1</sub> + b)")
+                         + STEP_RULE[ctl.net.cell])
         elif self.phase == "backward":
             first = (f"<b>Backward through time</b> · step t = {self.current}, going from "
                      f"t = {T - 1} down to 0")
