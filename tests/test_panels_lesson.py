@@ -425,3 +425,41 @@ def test_cells_without_a_cell_state_show_no_cell_heatmap(qtbot, preset):
     panel, _ = make(qtbot, HiddenPanel, lesson(preset))
     assert not panel.cell_heatmap.isVisible()
     assert [name for name, _ in panel.export_items()] == ["hidden states"]
+
+
+def test_the_update_line_says_how_the_gradient_is_clipped(qtbot):
+    from explorer.optim import global_norm
+
+    ctl = lesson("exploding-clipped")
+    panel, _ = make(qtbot, EquationPanel, ctl)
+    ctl.run_phase()
+    ctl.run_phase()                                 # forward, then backward: the update next
+    assert ctl.phase == "update"
+    panel.refresh()
+    text = panel.plain_text()
+    norm = global_norm(ctl.grads)
+    assert norm > ctl.clip_norm                     # this demo's gradient is too big
+    assert (f"first clipped: the global norm ‖∂L/∂θ‖ = {fmt(norm)} to at most "
+            f"{fmt(ctl.clip_norm)}") in text
+    hello = lesson("hello")                         # no clipping: no such line
+    panel.set_controller(hello)
+    hello.run_phase()
+    hello.run_phase()
+    panel.refresh()
+    assert "clipped" not in panel.plain_text()
+
+
+@pytest.mark.parametrize("short", [False, True])
+def test_the_vanishing_caption_reads_whole(qtbot, short):
+    """The bound's "< 1" must reach the screen as text, not be taken for markup."""
+    from PyQt5 import QtGui
+
+    ctl = lesson("vanishing")
+    panel, _ = make(qtbot, DeltaSplitPanel, ctl)
+    ctl.run_phase()
+    ctl.step()
+    panel.refresh()
+    doc = QtGui.QTextDocument()
+    doc.setHtml(panel.caption_text(ctl.current, short=short))
+    text = doc.toPlainText()
+    assert "< 1:" in text and "it fades (vanishing)" in text

@@ -264,7 +264,8 @@ def test_flow_marks_the_truncation_distance(qtbot):
     ctl.run_phase()
     panel.refresh()
     assert panel.cut.isVisible() and panel.cut.value() == ctl.truncate
-    assert f"truncate = {ctl.truncate}" in panel.cut_label.textItem.toPlainText()
+    label = panel.cut_label.textItem.toPlainText()
+    assert f"k = {ctl.truncate}: truncated BPTT" in label and "leaves out" in label
     ctl.configure(truncate=None)
     ctl.run_phase()
     panel.refresh()

@@ -393,15 +393,17 @@ class DeltaSplitPanel(Panel):
         # A verdict only where the maths guarantees it: ‖W‖₂ · max f′ < 1 shrinks every step.
         # Otherwise a condition; the Gradient flow panel shows what actually happens.
         if bound is not None and bound < 1:
-            verdict = (f"and ‖W‖₂ · max f′ = {bound:.3g} < 1, so every step back keeps at "
-                       f"most {bound:.3g}× of it: it fades (vanishing)")
+            verdict = (f"and ‖W‖₂ · max f′ = {bound:.3g} &lt; 1: each step back keeps at most "
+                       f"{bound:.3g}× of it, it fades (vanishing)")
+            if short:
+                verdict = f"‖W‖₂ · max f′ = {bound:.3g} &lt; 1: it fades (vanishing)"
         elif rho is not None and rho > 1:
             verdict = ("so it can grow where the mask is near 1 (exploding): see Gradient flow")
         else:
             verdict = "so it tends to fade, not surely: see Gradient flow"
         if short:
             mask = "= 1" if act == "identity" else "≤ 1"
-            return f"Each step back: × Wᵀ{rho_text} and × the mask f′ {mask}, {verdict}."
+            return f"Each step back: × Wᵀ{rho_text} and × the mask f′ {mask}; {verdict}."
         mask = {"tanh": "between 0 and 1 for tanh, near 0 where a unit saturates",
                 "sigmoid": "at most 0.25 for the sigmoid",
                 "relu": "0 or 1 for relu: it switches units off",

@@ -6,6 +6,8 @@ import math
 
 from PyQt5 import QtCore, QtGui, QtWidgets
 
+from explorer.optim import global_norm
+
 from .base import COLORS, FONT_SIZE, Panel, fmt
 from .sequence import show_token
 
@@ -181,8 +183,20 @@ class EquationPanel(Panel):
             rule = "every parameter θ ← θ − η · ∂L/∂θ"
         else:
             rule = f"every parameter θ ← θ − η · ({name}'s rescaled ∂L/∂θ)"
-        return (f"{rule}, &nbsp;η = {num(ctl.lr)}", None,
-                "∂L/∂θ sums the contributions of all T steps; the next window starts after it")
+        note = "∂L/∂θ sums the contributions of all T steps; the next window starts after it"
+        clipping = []
+        if ctl.clip_value is not None:
+            clipping.append(f"each entry to ±{num(ctl.clip_value)}")
+        if ctl.clip_norm is not None:
+            clipping.append(f"the global norm ‖∂L/∂θ‖ = {num(self._grad_norm())} to at most "
+                            f"{num(ctl.clip_norm)}")
+        if clipping:
+            note = "first clipped: " + " and ".join(clipping) + "<br>" + note
+        return (f"{rule}, &nbsp;η = {num(ctl.lr)}", None, note)
+
+    def _grad_norm(self):
+        """The global norm of the gradient the update is about to use, before clipping."""
+        return global_norm(self.ctl.grads)
 
     def _phase_of(self, t):
         """Which phase the step being looked at is in: the part to highlight."""

@@ -194,7 +194,9 @@ class FlowPanel(Panel):
             return
         self.cut.setValue(k)
         self.cut_region.setRegion((k, T - 1))
-        self.cut_label.setText(f" truncate = {k}:\n gradients stop here")
+        # The curve is the network's own flow; the shaded part is what truncation leaves out.
+        self.cut_label.setText(f" k = {k}: truncated BPTT\n stops here (shaded:\n"
+                               " what it leaves out)")
         self._place_cut_label()
         for item in (self.cut, self.cut_label, self.cut_region):
             item.show()
