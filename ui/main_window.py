@@ -156,8 +156,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                  "to revisit any of them")
         self.timeline.valueChanged.connect(self._timeline_moved)
         bar.addWidget(self.timeline)
-        self.timeline_label = QtWidgets.QLabel()
-        self.timeline_label.setMinimumWidth(260)
+        self.timeline_label = _steady_label(" 10000 / 10000  (backward, t = 1000 next) ")
         bar.addWidget(self.timeline_label)
 
     def _build_panels(self):
@@ -270,8 +269,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_statusbar(self):
         self.status_labels = {}
+        widest = {"phase": "  phase: forward done · BPTT next  ", "t": "  t = 10000 of 10000  ",
+                  "loss": "  L_t = 000.0000  ",
+                  "iteration": "  iteration 1000000 · window 10000/10000  ",
+                  "lr": "  lr = 0.000001  "}
         for key in ("phase", "t", "loss", "iteration", "lr", "info"):
-            label = QtWidgets.QLabel()
+            label = _steady_label(widest[key]) if key in widest else QtWidgets.QLabel()
             label.setObjectName(f"status_{key}")
             self.status_labels[key] = label
             self.statusBar().addPermanentWidget(label, 1 if key == "info" else 0)
@@ -659,6 +662,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings.setValue("window_state", self.saveState(LAYOUT_VERSION))
             self.settings.setValue("window_geometry", self.saveGeometry())
         super().closeEvent(event)
+
+
+def _steady_label(widest):
+    """A label as wide as ``widest`` for good: its text changes with every step, and a label
+    whose size may change makes the whole window lay out its docks again each time."""
+    label = QtWidgets.QLabel(widest)
+    label.setFixedSize(label.sizeHint())
+    label.setText("")
+    return label
 
 
 def app_icon():

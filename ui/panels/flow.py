@@ -10,7 +10,7 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from explorer.analysis import decades_per_step, flow_by_distance
 
-from .base import COLORS, FONT_SIZE, Panel, fmt, message_or_plot, still_plot
+from .base import COLORS, FONT_SIZE, Panel, RichLabel, fmt, message_or_plot, still_plot
 from .loss import KEY_FONT, log_ticks
 from .output import LABEL_STYLE, title_label
 
@@ -115,11 +115,12 @@ class FlowPanel(Panel):
         for item in (self.cut_region, self.cut, self.cut_label):
             plot.addItem(item, ignoreBounds=True)
 
-        self.message = QtWidgets.QLabel()
-        self.message.setWordWrap(True)
-        self.message.setAlignment(QtCore.Qt.AlignCenter)
-        self.message.setStyleSheet(f"font-size: {FONT_SIZE + 2}pt; color: {COLORS['muted']};"
-                                   "padding: 20px;")
+        # Its text counts the forward steps left: a RichLabel asks for no new layout on each.
+        self.message = RichLabel(align=QtCore.Qt.AlignCenter, colour=COLORS["muted"],
+                                 margin=20, rich=False)
+        font = self.message.font()
+        font.setPointSize(FONT_SIZE + 2)
+        self.message.setFont(font)
         self.stack = message_or_plot(self, self.message, self.header, self.widget)
         self.widget.scene().sigMouseMoved.connect(self._hover)
         self.plot.vb.sigYRangeChanged.connect(self._place_cut_label)

@@ -175,7 +175,10 @@ class WeightsPanel(Panel):
         # Before the backward phase the gradients are all zero: the lower row shows instead
         # what the last update did to each matrix, Δθ = θ_after − θ_before.
         self.showing_update = done <= 0 and ctl.last_update is not None
-        key = (ctl.iteration, ctl.window_index, ctl.position, ctl.truncate, self.showing_update)
+        # Δθ stays the same through a forward phase: only the gradients change with each step.
+        key = ((ctl.iteration, ctl.window_index) if self.showing_update else
+               (ctl.iteration, ctl.window_index, ctl.position, ctl.truncate))
+        key += (self.showing_update,)
         if key != self._grads_key:
             self._grads_key = key
             if self.showing_update:
