@@ -25,12 +25,24 @@ from .cells import ACTIVATIONS, CELLS
 from .tape import Tape
 
 INITS = ("uniform", "xavier", "orthogonal", "identity")
+DTYPES = ("float64", "float32")
 
-# Big batches share their parameter-gradient products with a second core (see
-# loss_and_grads); below this many hidden numbers per call the hand-over costs more than it saves.
+# Big batches share their matrix products with a second core (see _run_on_two_cores); below
+# this many hidden numbers per call the hand-over costs more than it saves.
 _OVERLAP_SIZE = 64 * 1024
 _HELPER = ThreadPoolExecutor(1, "explorer-grads") if (os.cpu_count() or 1) > 1 else None
-DTYPES = ("float64", "float32")
+
+
+def _on_helper(fn, *args):
+    """Run fn(*args) on the second core under the caller's floating-point error settings
+    (np.errstate holds for one thread only)."""
+    settings = np.geterr()
+
+    def call():
+        with np.errstate(**settings):
+            return fn(*args)
+
+    return _HELPER.submit(call)
 
 
 @dataclass
@@ -429,14 +441,14 @@ class Network:
         mid = T // 2
         self._project_inputs(tape, 0, T)
         self._cell.forward_steps(p, tape, 0, mid)
-        first_half = _HELPER.submit(self.output_range, tape, 0, mid) if mid else None
+        first_half = _on_helper(self.output_range, tape, 0, mid) if mid else None
         self._cell.forward_steps(p, tape, mid, T)
         self.output_range(tape, mid, T)
         if first_half is not None:
             first_half.result()
-        output = _HELPER.submit(self._output_grads, tape, 0, T)
+        output = _on_helper(self._output_grads, tape, 0, T)
         BPTT(self, tape, truncate).run(T, 0)
-        inputs = _HELPER.submit(self._input_grads, tape, 0, T)
+        inputs = _on_helper(self._input_grads, tape, 0, T)
         grads = self._recurrent_grads(tape, 0, T)
         grads.update(output.result())
         grads.update(inputs.result())

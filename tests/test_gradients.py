@@ -349,3 +349,22 @@ def test_step_by_step_pieces_match_the_reference(kind, truncate):
     if cell == "rnn":
         # δ_t = f'(a_t) ⊙ ∂L/∂h_t
         np.testing.assert_allclose(tape.dax, tape.fprime * tape.dh, rtol=1e-12, atol=1e-15)
+
+
+def test_the_second_core_keeps_the_callers_floating_point_settings():
+    """np.errstate holds for one thread: the products done on the second core must follow the
+    caller's settings too (the lesson silences the overflow of an exploding network)."""
+    import warnings
+
+    T, B, H = 6, 48, 240
+    net = Network(7, H, output_size=5, seed=0)
+    assert T * B * H >= network._OVERLAP_SIZE
+    net.params["V"][...] = 1e308                   # logits overflow to inf
+    X = np.zeros((T, B), dtype=int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="ignore"):
+            loss, grads = net.loss_and_grads(X, X % 5)
+    assert not np.isfinite(loss)
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError):
+        net.loss_and_grads(X, X % 5)
