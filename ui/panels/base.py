@@ -93,11 +93,11 @@ class Bars(pg.BarGraphItem):
         return self._bounds
 
 
-def still_plot(grid_x=True, grid_y=True):
+def still_plot(grid_x=True, grid_y=True, axis_items=None):
     """A PlotWidget and its PlotItem for a panel that sets its own ranges: no mouse zoom,
     context menu or auto-range button; a light grid; plain numbers on the axes (a "×1e−3"
     beside an axis title is easy to miss from the back of the room)."""
-    widget = pg.PlotWidget()
+    widget = pg.PlotWidget(axisItems=axis_items)
     plot = widget.getPlotItem()
     plot.setMenuEnabled(False)
     plot.hideButtons()

@@ -6,7 +6,17 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from .base import COLORS, FONT_SIZE, Bars, Panel, RichLabel, cache_axes, fmt, message_or_plot
+from .base import (
+    COLORS,
+    FONT_SIZE,
+    Bars,
+    Panel,
+    RichLabel,
+    cache_axes,
+    fmt,
+    message_or_plot,
+    still_plot,
+)
 
 # Above this many characters the panel shows the most likely ones (and the target), sorted.
 MAX_BARS = 24
@@ -156,20 +166,14 @@ class OutputPanel(Panel):
     def __init__(self, ctl, selection, parent=None):
         super().__init__(ctl, selection, parent)
         self.axis = TokenAxis()
-        self.plot_widget = pg.PlotWidget(axisItems={"bottom": self.axis})
-        self.plot = self.plot_widget.getPlotItem()
+        self.plot_widget, self.plot = still_plot(grid_x=False, axis_items={"bottom": self.axis})
         cache_axes(self.plot)
         # The token labels change with almost every step: a kept picture would only add a copy.
         self.axis.setCacheMode(QtWidgets.QGraphicsItem.NoCache)
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.showGrid(y=True, alpha=0.25)
         self.plot.setLabel("left", "ŷ_t[token]", **LABEL_STYLE)
         # The scale is set per window from what it has computed (see _scale), with room above
         # for the labels: the same picture for the same step, every time it is shown.
         self._y_top = None
-        self.plot.getAxis("left").enableAutoSIPrefix(False)     # no "(×0.001)" to miss
         self.bars = Bars(x=[0], height=[0], width=0.75, brush=COLORS["forward"])
         # Made once: the target's bar is green, the top one framed.
         self._brushes = {True: pg.mkBrush(COLORS["target"]), False: pg.mkBrush(COLORS["forward"])}

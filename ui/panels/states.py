@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PyQt5 import QtWidgets
 
-from .base import COLORS, Bars, Heatmap, Panel, cache_axes, fmt, nice_limit
+from .base import COLORS, Bars, Heatmap, Panel, cache_axes, fmt, nice_limit, still_plot
 
 
 def _open_levels(data):
@@ -94,12 +93,8 @@ class DeltaPanel(Panel):
     def __init__(self, ctl, selection, parent=None):
         super().__init__(ctl, selection, parent)
         self.heatmap = Heatmap(self._label, on_click=self._clicked, parent=self)
-        self.norm_plot = pg.PlotWidget()
-        self.norm_plot.setMenuEnabled(False)
-        self.norm_plot.setMouseEnabled(x=False, y=False)
-        self.norm_plot.hideButtons()
+        self.norm_plot, _ = still_plot(grid_x=False, grid_y=False)
         self.norm_plot.setLabel("left", "‖δ_t‖")
-        self.norm_plot.getAxis("left").enableAutoSIPrefix(False)   # no "(×1e-3)": cut off
         self.norm_plot.setLabel("bottom", "time step t")
         self.norm_bars = Bars(x=[0], height=[0], width=0.8, brush=COLORS["backward"], pen=None)
         self.norm_plot.addItem(self.norm_bars)
