@@ -70,15 +70,14 @@ class RNNCell:
         """Steps t0..t1−1 of the recurrence; the loop holds nothing but the recurrence itself."""
         a, h, xa, act = tape.a, tape.h, tape.xa, _ACTIVATE[self.activation]
         if tape.B == 1:
-            # One sequence: vector-matrix products on (H,) rows are the cheapest call, and
-            # zip hands out the rows with less overhead than indexing. W h = h Wᵀ: a row times
-            # a C-ordered matrix is numpy's quickest way to it.
-            # (The method h.dot skips np.dot's dispatch: it is called T times per sequence.)
-            WT, add = np.ascontiguousarray(p["W"].T), np.add
+            # One sequence: matrix-vector products on (H,) rows are the cheapest call, and
+            # zip hands out the rows with less overhead than indexing.
+            # (The method W.dot skips np.dot's dispatch: it is called T times per sequence.)
+            W, add = p["W"], np.add
             a, h, xa = a[t0:t1, 0], h[t0:t1 + 1, 0], xa[t0:t1, 0]
             for a_t, x_t, h_prev, h_t in zip(a, xa, h[:-1], h[1:], strict=True):
-                h_prev.dot(WT, a_t)
-                add(a_t, x_t, out=a_t)
+                W.dot(h_prev, a_t)
+                add(a_t, x_t, a_t)
                 act(a_t, h_t)
         else:
             WT = p["W"].T

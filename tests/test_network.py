@@ -302,6 +302,42 @@ def test_float32_params_stay_float32(cell):
     assert net.step(1)[0].dtype == np.float32
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("init", ["uniform", "orthogonal"])
+def test_params_start_on_a_cache_line_and_stay_there(cell, dtype, init):
+    net = Network(I, H, output_size=O, cell=cell, init=init, seed=0, dtype=dtype)
+    starts = {name: p.ctypes.data for name, p in net.params.items()}
+    for _ in range(3):
+        _, grads = net.loss_and_grads(GOOD_X, GOOD_Y)
+        for name in net.params:
+            net.params[name] -= net.dtype.type(0.1) * grads[name]
+    for name, p in net.params.items():
+        assert p.ctypes.data % 64 == 0, name
+        assert p.ctypes.data == starts[name], name            # updated in place
+        assert p.flags.c_contiguous and p.flags.writeable, name
+        assert p.shape == net.param_shapes()[name] and p.dtype == net.dtype, name
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("I_, batch", [(1, None), (1, 3), (5, None), (5, 8)])
+@pytest.mark.parametrize("truncate", [None, 2])
+def test_computing_gradients_leaves_the_parameters_unchanged(cell, I_, batch, truncate):
+    """Whatever path the input projection takes (one token: U's single column is a contiguous
+    row already; more steps than tokens: b added to Uᵀ first), U and b are read, not written."""
+    rng = np.random.default_rng(I_)
+    net = Network(I_, H, output_size=O, cell=cell, seed=0)
+    net.params["b"][...] = rng.normal(size=net.params["b"].shape)
+    before = {k: v.copy() for k, v in net.params.items()}
+    shape = (6,) if batch is None else (6, batch)
+    X, Y = rng.integers(0, I_, shape), rng.integers(0, O, shape)
+    for _ in range(3):
+        net.loss_and_grads(X, Y, truncate=truncate)
+        net.forward(X)
+        for name, value in before.items():
+            np.testing.assert_array_equal(net.params[name], value, err_msg=name)
+
+
 @pytest.mark.parametrize("truncate", [None, 1])
 def test_returned_grads_are_fresh_arrays(net, truncate):
     X2, Y2 = np.array([GOOD_X, GOOD_X[::-1]]).T, np.array([GOOD_Y, GOOD_Y[::-1]]).T
