@@ -70,12 +70,13 @@ class RNNCell:
         """Steps t0..t1−1 of the recurrence; the loop holds nothing but the recurrence itself."""
         a, h, xa, act = tape.a, tape.h, tape.xa, _ACTIVATE[self.activation]
         if tape.B == 1:
-            # One sequence: matrix-vector products on (H,) rows are the cheapest call, and
-            # zip hands out the rows with less overhead than indexing.
-            # (The method W.dot skips np.dot's dispatch: it is called T times per sequence.)
+            # One sequence: matrix-vector products on (H,) rows are the cheapest call, on
+            # row views the tape keeps. (The method W.dot skips np.dot's dispatch: it is
+            # called T times per sequence.)
             W, add = p["W"], np.add
-            a, h, xa = a[t0:t1, 0], h[t0:t1 + 1, 0], xa[t0:t1, 0]
-            for a_t, x_t, h_prev, h_t in zip(a, xa, h[:-1], h[1:], strict=True):
+            a, xa, h = tape.rows("a"), tape.rows("xa"), tape.rows("h")
+            for a_t, x_t, h_prev, h_t in zip(a[t0:t1], xa[t0:t1], h[t0:t1], h[t0 + 1:t1 + 1],
+                                             strict=True):
                 W.dot(h_prev, a_t)
                 add(a_t, x_t, a_t)
                 act(a_t, h_t)
@@ -99,10 +100,10 @@ class RNNCell:
         dh, dh_out, fprime, delta = tape.dh, tape.dh_out, tape.fprime, tape.dax
         if tape.B == 1:
             dhnext, add, multiply = dhnext[0], np.add, np.multiply
-            rows = (x[t0:t1, 0][::-1] for x in (dh, dh_out, fprime, delta))
+            rows = (tape.rows(x)[t0:t1][::-1] for x in ("dh", "dh_out", "fprime", "dax"))
             for dh_t, dh_out_t, fprime_t, delta_t in zip(*rows, strict=True):
-                add(dh_out_t, dhnext, out=dh_t)
-                multiply(dh_t, fprime_t, out=delta_t)
+                add(dh_out_t, dhnext, dh_t)
+                multiply(dh_t, fprime_t, delta_t)
                 delta_t.dot(W, dhnext)                  # Wᵀδ_t, as the row δ_t W
         else:
             for t in range(t1 - 1, t0 - 1, -1):

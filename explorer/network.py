@@ -256,7 +256,7 @@ class Network:
         if arr.shape[0] < 1 or arr.size == 0:
             raise ValueError(f"{name} must hold at least one time step; the sequence is empty")
         # Seen as unsigned, a negative id is huge: one pass finds any id out of range.
-        if arr.dtype == np.intp and int(arr.view(np.uintp).max()) < size:
+        if arr.dtype == np.intp and int(np.maximum.reduce(arr.view(np.uintp), axis=None)) < size:
             return arr
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi >= size:
@@ -351,9 +351,9 @@ class Network:
         UT = p["U"].T.copy()                 # a copy: b may be added to it
         if ids.size > self.input_size:
             UT += p["b"]
-            np.take(UT, ids, axis=0, out=xa, mode="clip")
+            UT.take(ids, axis=0, out=xa, mode="clip")
         else:
-            np.take(UT, ids, axis=0, out=xa, mode="clip")
+            UT.take(ids, axis=0, out=xa, mode="clip")
             xa += p["b"]
 
     def output_range(self, tape, t0, t1):
@@ -365,7 +365,7 @@ class Network:
         o = tape.logits[t0:t1].reshape(n, O)
         np.matmul(tape.h[t0 + 1:t1 + 1].reshape(n, H), np.ascontiguousarray(V.T), out=o)
         o += self.params["c"]
-        top = o.max(axis=1, keepdims=True)
+        top = np.maximum.reduce(o, axis=1, keepdims=True)
         # Where each row's target sits in the flattened rows: one 1-D gather or scatter
         # reaches them all. (The tape's arrays are contiguous, so reshape(-1) is a view.)
         at_target = np.arange(t0 * tape.B * O, t1 * tape.B * O, O)

@@ -62,6 +62,16 @@ class Tape:
         self.dax = buf(T, B, GH)
         # The rnn and lstm share one array: their input and hidden sides get the same gradient.
         self.dah = buf(T, B, GH) if cell.name == "gru" else self.dax
+        self._rows = {}
+
+    def rows(self, name):
+        """A batch-1 array's per-step rows as a list of views (item t is ``array[t, 0]``), made
+        once per tape: a loop over a list of views costs a fraction of slicing them out anew
+        on every step."""
+        rows = self._rows.get(name)
+        if rows is None:
+            rows = self._rows[name] = list(getattr(self, name)[:, 0])
+        return rows
 
     def copy(self):
         """An independent copy (the rnn/lstm's shared dax/dah stay shared in the copy)."""
@@ -70,4 +80,5 @@ class Tape:
             setattr(new, name, value.copy() if isinstance(value, np.ndarray) else value)
         if self.dah is self.dax:
             new.dah = new.dax
+        new._rows = {}                      # views of this tape's arrays, not of the copy's
         return new

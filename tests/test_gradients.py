@@ -351,6 +351,36 @@ def test_step_by_step_pieces_match_the_reference(kind, truncate):
         np.testing.assert_allclose(tape.dax, tape.fprime * tape.dh, rtol=1e-12, atol=1e-15)
 
 
+def test_a_copied_tape_runs_on_its_own_arrays():
+    """A tape copied mid-lesson (the controller's what-if scratch) goes on with its own arrays:
+    the per-step views a tape keeps must not follow it into the copy."""
+    net = Network(I, H, seed=0)
+    rng = np.random.default_rng(0)
+    X, Y = rng.integers(0, I, (T, 1)), rng.integers(0, I, (T, 1))
+    X2 = X.copy()
+    X2[3:] = (X[3:] + 1) % I
+
+    def whole(inputs):
+        tape = net.new_tape(T)
+        net.begin(tape, inputs, Y)
+        net.forward_range(tape, 0, T)
+        net.bptt(tape).run(T, 0)
+        return tape
+
+    tape = net.new_tape(T)
+    net.begin(tape, X, Y)
+    net.forward_range(tape, 0, 3)
+    net.bptt(tape).run(3, 0)                 # both loops have made their views by now
+    copy = tape.copy()
+    copy.X[...] = X2
+    for t in (tape, copy):
+        net.forward_range(t, 3, T)
+        net.bptt(t).run(T, 0)
+    for got, want in ((tape, whole(X)), (copy, whole(X2))):
+        for name in ("xa", "a", "h", "fprime", "probs", "dh", "dax"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
 def test_the_second_core_keeps_the_callers_floating_point_settings():
     """np.errstate holds for one thread: the products done on the second core must follow the
     caller's settings too (the lesson silences the overflow of an exploding network)."""
