@@ -74,16 +74,17 @@ def median_us(fn, repeats, min_time=0.2):
     return float(np.median(times)) * 1e6
 
 
-def best_of_rounds(fns, rounds, repeats, min_time=0.05):
-    """Each function's time in µs: the best of ``rounds`` medians, the functions taking turns.
+def best_of_rounds(timings, rounds):
+    """Each timing's result in µs: the best of ``rounds`` medians, the timings taking turns.
 
-    A shared machine has slow spells (other tenants, frequency changes) that last seconds;
-    as timeit's documentation advises, the fastest round is the estimate of the code's own
-    cost, and taking turns gives every function the same chances of a quiet round.
+    ``timings`` holds (function, repeats, min_time) for `median_us`. A shared machine has slow
+    spells (other tenants, frequency changes) that last seconds; as timeit's documentation
+    advises, the fastest round is the estimate of the code's own cost, and taking turns
+    spreads every timing over the same stretch of time, with the same chances of a quiet round.
     """
-    times = [[] for _ in fns]
+    times = [[] for _ in timings]
     for _ in range(rounds):
-        for fn, t in zip(fns, times, strict=True):
+        for (fn, repeats, min_time), t in zip(timings, times, strict=True):
             t.append(median_us(fn, repeats, min_time))
     return [float(min(t)) for t in times]
 
@@ -110,21 +111,20 @@ def run(quick=False):
             ref_loss = reference_step(rnn_params(net), x, y, h0)
             eng_loss = net.loss_and_grads(x, y)[0]
             assert abs(ref_loss - eng_loss) <= 1e-4 * abs(ref_loss), (ref_loss, eng_loss)
-            t_ref, t_eng = best_of_rounds([
-                lambda ref=ref, x=x, y=y, h0=h0: reference_step(ref, x, y, h0),
-                lambda net=net, x=x, y=y: engine_step(net, x, y)], rounds, repeats)
+            batches = {B: (rng.integers(0, V, (T, B)), rng.integers(0, V, (T, B)))
+                       for B in BATCHES if B > 1}
+            # One round times the reference, the engine on one sequence, then on each batch
+            # (a batch call is long: a few repeats of it make a median).
+            timings = [(lambda ref=ref, x=x, y=y, h0=h0: reference_step(ref, x, y, h0),
+                        repeats, 0.05),
+                       (lambda net=net, x=x, y=y: engine_step(net, x, y), repeats, 0.05)]
+            timings += [(lambda net=net, xb=xb, yb=yb: engine_step(net, xb, yb), 3, 0.1)
+                        for xb, yb in batches.values()]
+            t_ref, t_eng, *t_batches = best_of_rounds(timings, rounds)
             ratio = t_ref / t_eng
             row = {"T": T, "V": V, "H": H, "dtype": dtype, "ref_us": t_ref, "eng_us": t_eng,
-                   "ratio": ratio}
-            for B in BATCHES:
-                if B == 1:
-                    # One sequence: the call timed against the reference above.
-                    row["cps_1"] = T / (t_eng * 1e-6)
-                    continue
-                xb = rng.integers(0, V, (T, B))
-                yb = rng.integers(0, V, (T, B))
-                t_b, = best_of_rounds([lambda net=net, xb=xb, yb=yb: engine_step(net, xb, yb)],
-                                      3 if quick else 7, 3, 0.1)
+                   "ratio": ratio, "cps_1": T / (t_eng * 1e-6)}
+            for B, t_b in zip(batches, t_batches, strict=True):
                 row[f"cps_{B}"] = T * B / (t_b * 1e-6)
             rows.append(row)
             print(f"  T={T:4d} V={V:3d} H={H:4d} {dtype}: reference {t_ref:9.0f} µs, "

@@ -17,7 +17,7 @@ import json
 import math
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +31,7 @@ DTYPES = ("float64", "float32")
 # Big batches share their matrix products with a second core (see _run_on_two_cores); below
 # this many hidden numbers per call the hand-over costs more than it saves.
 _OVERLAP_SIZE = 64 * 1024
-_HELPER = ThreadPoolExecutor(1, "explorer-grads") if (os.cpu_count() or 1) > 1 else None
+_HELPER = futures.ThreadPoolExecutor(1, "explorer-grads") if (os.cpu_count() or 1) > 1 else None
 
 
 def _on_helper(fn, *args):
@@ -489,20 +489,29 @@ class Network:
         output layer's in two halves of the steps, which may round a last bit differently)."""
         p, T = self.params, tape.T
         mid = T // 2
-        self._project_inputs(tape, 0, T)
-        self._cell.forward_steps(p, tape, 0, mid)
-        first_half = _on_helper(self.output_range, tape, 0, mid) if mid else None
-        self._cell.forward_steps(p, tape, mid, T)
-        self.output_range(tape, mid, T)
-        if first_half is not None:
-            first_half.result()
-        output = _on_helper(self._output_grads, tape, 0, T)
-        BPTT(self, tape, truncate).run(T, 0)
-        inputs = _on_helper(self._input_grads, tape, 0, T)
-        grads = self._recurrent_grads(tape, 0, T)
-        grads.update(output.result())
-        grads.update(inputs.result())
-        return self._in_param_order(grads)
+        submitted = []
+        try:
+            self._project_inputs(tape, 0, T)
+            self._cell.forward_steps(p, tape, 0, mid)
+            if mid:
+                submitted.append(_on_helper(self.output_range, tape, 0, mid))
+            self._cell.forward_steps(p, tape, mid, T)
+            self.output_range(tape, mid, T)
+            if mid:
+                submitted[0].result()
+            output = _on_helper(self._output_grads, tape, 0, T)
+            submitted.append(output)
+            BPTT(self, tape, truncate).run(T, 0)
+            inputs = _on_helper(self._input_grads, tape, 0, T)
+            submitted.append(inputs)
+            grads = self._recurrent_grads(tape, 0, T)
+            grads.update(output.result())
+            grads.update(inputs.result())
+            return self._in_param_order(grads)
+        finally:
+            # Even after an error here (under np.errstate(all="raise"), say), the second core
+            # must be done with the tape before the next call reuses it.
+            futures.wait(submitted)
 
     def loss(self, inputs, targets, h0=None):
         """The loss alone (a forward pass)."""

@@ -381,6 +381,39 @@ def test_a_copied_tape_runs_on_its_own_arrays():
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
 
 
+def test_an_error_on_the_first_core_waits_for_the_second(monkeypatch):
+    """If the recurrence fails half way (an error under np.errstate(all="raise"), say), the
+    call returns only when the second core has finished writing the tape: the next call
+    reuses it."""
+    import threading
+    import time
+
+    T, B, H = 6, 48, 240
+    net = Network(7, H, output_size=5, seed=0)
+    X = np.zeros((T, B), dtype=int)
+    finished = []
+    output_range, forward_steps = net.output_range, net._cell.forward_steps
+
+    def slow_output_range(tape, t0, t1):
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.3)
+            output_range(tape, t0, t1)
+            finished.append((t0, t1))
+        else:
+            output_range(tape, t0, t1)
+
+    def failing_forward(p, tape, t0, t1):
+        if t0 > 0:
+            raise FloatingPointError("overflow in the second half")
+        forward_steps(p, tape, t0, t1)
+
+    monkeypatch.setattr(net, "output_range", slow_output_range)
+    monkeypatch.setattr(net._cell, "forward_steps", failing_forward)
+    with pytest.raises(FloatingPointError):
+        net.loss_and_grads(X, X % 5)
+    assert finished == [(0, T // 2)]
+
+
 def test_the_second_core_keeps_the_callers_floating_point_settings():
     """np.errstate holds for one thread: the products done on the second core must follow the
     caller's settings too (the lesson silences the overflow of an exploding network)."""
