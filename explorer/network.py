@@ -484,20 +484,23 @@ class Network:
     def _run_on_two_cores(self, tape, truncate):
         """`loss_and_grads`'s forward, BPTT and gradients for a big batch, with the products
         that need not wait for the recurrence handed to a second core: the output layer of the
-        first half of the steps while the recurrence runs through the second half, dV and dc
-        while BPTT runs, dU while dW is computed here. The same products as on one core (the
-        output layer's in two halves of the steps, which may round a last bit differently)."""
+        first steps while the recurrence runs through the others, dV and dc while BPTT runs,
+        dU while dW is computed here. The same products as on one core (the output layer's in
+        two parts, which may round a last bit differently)."""
         p, T = self.params, tape.T
-        mid = T // 2
+        # The output layer of the steps before `split` goes to the second core while this one
+        # runs the recurrence through the rest. Both cores then run slower than alone, the
+        # second more so: a split at 4/7 of the steps has them finish about together.
+        split = (4 * T) // 7
         submitted = []
         try:
             self._project_inputs(tape, 0, T)
-            self._cell.forward_steps(p, tape, 0, mid)
-            if mid:
-                submitted.append(_on_helper(self.output_range, tape, 0, mid))
-            self._cell.forward_steps(p, tape, mid, T)
-            self.output_range(tape, mid, T)
-            if mid:
+            self._cell.forward_steps(p, tape, 0, split)
+            if split:
+                submitted.append(_on_helper(self.output_range, tape, 0, split))
+            self._cell.forward_steps(p, tape, split, T)
+            self.output_range(tape, split, T)
+            if split:
                 submitted[0].result()
             output = _on_helper(self._output_grads, tape, 0, T)
             submitted.append(output)

@@ -292,7 +292,7 @@ def test_large_vocabulary_path(cell):
 @pytest.mark.parametrize("kind", CELL_KINDS, ids=kind_id)
 def test_big_batches_on_two_cores_match_the_reference(kind, monkeypatch):
     """Big batches compute dV, dc and dU on a second core beside BPTT: the same numbers as the
-    reference, and the same as on one core to round-off (the output layer, done in two halves
+    reference, and the same as on one core to round-off (the output layer, done in two parts
     of the steps there, may round its last bit differently)."""
     cell, activation = kind
     rng = np.random.default_rng(3)
@@ -411,7 +411,7 @@ def test_an_error_on_the_first_core_waits_for_the_second(monkeypatch):
     monkeypatch.setattr(net._cell, "forward_steps", failing_forward)
     with pytest.raises(FloatingPointError):
         net.loss_and_grads(X, X % 5)
-    assert finished == [(0, T // 2)]
+    assert len(finished) == 1 and finished[0][0] == 0
 
 
 def test_the_second_core_keeps_the_callers_floating_point_settings():
