@@ -70,6 +70,9 @@ class Tape:
         on every step."""
         rows = self._rows.get(name)
         if rows is None:
+            if self.B != 1:
+                raise ValueError(f"rows() serves batch-1 tapes; this one holds {self.B} "
+                                 f"sequences: index {name}[t] instead")
             rows = self._rows[name] = list(getattr(self, name)[:, 0])
         return rows
 
